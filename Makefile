@@ -1,0 +1,28 @@
+# rnnbench — everything goes through the project venv.
+PY      := .venv/bin/python
+STAMP   := .venv/.installed
+TABLE   ?= all
+SCALE   ?= cpu
+
+.PHONY: install demo test lint bench tables reproduce clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(PY) scripts/demo.py
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check rnnbench scripts tests run.py
+
+clean:
+	rm -rf outputs multirun .pytest_cache

@@ -1,0 +1,162 @@
+"""One run, from a composed config to a run record: the data flow of the design page.
+
+    task  = instantiate(cfg.task, device, seed)
+    core  = instantiate(cfg.model, input_size=task.input_size)
+    net   = task.network(core)
+    optimization = Optimization(net, **cfg.optimizer)
+    Trainer(cfg.trainer).fit(net, task, optimization)  →  result.json, metrics.csv
+
+Exit codes: 0 completed, diverged or skipped (a sweep goes on); 2 bad configuration (reported on one line
+before any training); 1 any other failure; 130/143 interrupted by SIGINT/SIGTERM (a checkpoint is kept
+and re-running the same command resumes).
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from rnnbench import checkpoint
+from rnnbench.optim import Optimization
+from rnnbench.records import read_record, versions, write_record
+from rnnbench.train import Interrupted, Trainer, TrainerConfig
+from rnnbench.validation import ConfigError, accepted_keys, check_keys, require
+
+INTERRUPT_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    require(isinstance(name, str) and (name == "cpu" or name.startswith("cuda")), "device", name,
+            "one of auto, cpu, cuda, cuda:N")
+    require(name == "cpu" or torch.cuda.is_available(), "device", name, "cpu or auto (no CUDA device here)")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    require(isinstance(seed, int) and seed >= 0, "seed", seed, "a non-negative integer")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build(node: DictConfig, group: str, **injected):
+    """``instantiate(node, **injected)`` with unknown keys and invalid values reported as ConfigError."""
+    target = node.get("_target_")
+    try:
+        cls = get_class(target)
+    except Exception as error:
+        raise ConfigError(f"{group}._target_", target, "an importable class") from error
+    valid = accepted_keys(cls)
+    check_keys(group, [k for k in node if k not in injected], None if valid is None else valid - set(injected))
+    try:
+        return instantiate(node, **injected)
+    except InstantiationException as error:
+        cause = error.__cause__
+        if isinstance(cause, ConfigError):
+            raise cause.prefixed(f"{group}.") from None
+        raise
+
+
+def parameter_count(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
+def open_wandb(cfg: DictConfig, run_dir: Path, record: dict):
+    settings = cfg.logger.wandb
+    if settings.mode == "disabled":
+        return None
+    import wandb
+    return wandb.init(mode=settings.mode, project=settings.project, entity=settings.entity,
+                      name=f"{record['task']}-{record['model']}-seed{record['seed']}", dir=str(run_dir),
+                      config=record["config"], tags=list(settings.tags))
+
+
+def resume_point(resume, run_dir: Path) -> Path | None:
+    if resume in (False, "false", "never", None):
+        return None
+    if resume in (True, "auto", "true"):
+        found = checkpoint.find(run_dir)
+        require(found is not None or resume == "auto", "resume", resume,
+                f"a run directory holding {checkpoint.CHECKPOINT} (none in {run_dir})")
+        return found
+    found = checkpoint.find(Path(str(resume)))
+    require(found is not None, "resume", resume, "auto, false, or an existing checkpoint or run directory")
+    return found
+
+
+def run(cfg: DictConfig, run_dir: Path) -> int:
+    run_dir = Path(run_dir)
+    previous = read_record(run_dir)
+    if previous is not None and previous.get("status") == "completed" and cfg.skip_completed:
+        print(f"{run_dir}: already completed, skipped (skip_completed=true)")
+        return 0
+    started = time.time()
+    record = {"status": "running", "model": cfg.model_name, "task": cfg.task_name, "seed": cfg.seed,
+              "config": OmegaConf.to_container(cfg, resolve=True), "versions": versions()}
+    write_record(run_dir, record)
+    wandb_run, code = None, 1
+    try:
+        device = resolve_device(cfg.device)
+        record["device"] = str(device)
+        threads = cfg.threads
+        require(isinstance(threads, int) and threads >= 0, "threads", threads, "0 (torch default) or a count")
+        if threads:
+            torch.set_num_threads(threads)
+        seed_everything(cfg.seed)
+        trainer_config = build(OmegaConf.merge({"_target_": f"{TrainerConfig.__module__}.TrainerConfig"},
+                                               cfg.trainer), "trainer")
+        task = build(cfg.task, "task", device=device, seed=cfg.seed)
+        core = build(cfg.model, "model", input_size=task.input_size)
+        net = task.network(core).to(device)
+        try:
+            optimization = Optimization(net, **OmegaConf.to_container(cfg.optimizer, resolve=True))
+        except ConfigError as error:
+            raise error.prefixed("optimizer.") from None
+        resume_from = resume_point(cfg.resume, run_dir)
+        record.update(params=parameter_count(net), constants=task.constants)
+        print(f"{record['task']} / {record['model']}  seed {cfg.seed}  params {record['params']:,d}  "
+              f"device {device}  threads {torch.get_num_threads()}  run_dir {run_dir}")
+        print(optimization.describe(), flush=True)
+        wandb_run = open_wandb(cfg, run_dir, record)
+        trainer = Trainer(trainer_config, run_dir, on_log=None if wandb_run is None else wandb_run.log)
+        result = trainer.fit(net, task, optimization, resume_from=resume_from)
+        record.update(status=result.status, steps=result.step, metrics=result.metrics, best=result.best)
+        if result.diverged_at is not None:
+            record["diverged_at"] = result.diverged_at
+            print(f"diverged: non-finite loss or gradient at step {result.diverged_at}")
+        print(f"{result.status} after {result.step} steps: "
+              + "  ".join(f"{k} {v:.4g}" for k, v in result.metrics.items()))
+        code = 0
+    except ConfigError as error:
+        record.update(status="failed", error=str(error))
+        print(f"error: {error}", file=sys.stderr)
+        code = 2
+    except checkpoint.CheckpointError as error:
+        record.update(status="failed", error=str(error))
+        print(f"error: {error}", file=sys.stderr)
+    except Interrupted as error:
+        record.update(status="interrupted", error=str(error))
+        print(f"interrupted: {error}; checkpoint saved in {run_dir}, re-run the same command to resume",
+              file=sys.stderr)
+        code = INTERRUPT_EXIT.get(trainer._signal, 1)
+    except Exception as error:
+        record.update(status="failed", error=f"{type(error).__name__}: {error}")
+        traceback.print_exc()
+    finally:
+        record["wall_s"] = time.time() - started
+        write_record(run_dir, record)
+        if wandb_run is not None:
+            wandb_run.finish(exit_code=code)
+    return code

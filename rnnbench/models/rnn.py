@@ -1,0 +1,50 @@
+"""Elman RNN with a configurable non-linearity and recurrent initialisation.
+
+    h_t = f(W h_{t−1} + U x_t + b)
+
+``f`` is tanh, relu or modReLU; ``W`` starts from one of :data:`rnnbench.models.init.RECURRENT_INITS`.
+RNN-orth (Kerg et al. 2019's baseline) is this model with ``recurrent_init=orthogonal``.
+
+Structured models (expRNN, EURNN, nnRNN) subclass it and override :meth:`recurrent_matrix`, which is
+called once per forward pass; the time loop is shared: input projections for all steps in one matmul,
+then one ``addmm`` and one activation per step over ``unbind``-ed inputs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rnnbench.models.activations import make_activation
+from rnnbench.models.init import recurrent_init as make_recurrent_init
+from rnnbench.validation import positive_int
+
+
+class RNN(nn.Module):
+    def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh",
+                 recurrent_init: str | None = "glorot_normal", bias: bool = True):
+        super().__init__()
+        positive_int("input_size", input_size)
+        positive_int("hidden_size", hidden_size)
+        self.hidden_size = hidden_size
+        self.activation = make_activation(nonlinearity, hidden_size)
+        self.input_proj = nn.Linear(input_size, hidden_size, bias=bias)
+        nn.init.kaiming_normal_(self.input_proj.weight, nonlinearity="relu")
+        if bias:
+            nn.init.zeros_(self.input_proj.bias)
+        if recurrent_init is not None:  # None: a subclass supplies recurrent_matrix()
+            self.recurrent = nn.Parameter(make_recurrent_init(recurrent_init, hidden_size))
+
+    def recurrent_matrix(self) -> torch.Tensor:
+        """The ``hidden × hidden`` matrix W of h_t = f(W h_{t−1} + U x_t + b)."""
+        return self.recurrent
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, *, times=None):
+        """x ``[B, T, I]`` → outputs ``[B, T, H]``, final state ``[B, H]``."""
+        W_t = self.recurrent_matrix().t()
+        h = x.new_zeros(x.shape[0], self.hidden_size) if state is None else state
+        outputs = []
+        for u in self.input_proj(x).unbind(1):
+            h = self.activation(torch.addmm(u, h, W_t))
+            outputs.append(h)
+        return torch.stack(outputs, 1), h

@@ -1,0 +1,142 @@
+"""Optimiser with parameter groups, gradient clipping and a learning-rate schedule.
+
+Models name parameters that need their own settings through ``parameter_groups()``:
+
+- ``orthogonal``: the skew-symmetric parameters of orthogonal matrices (expRNN, nnRNN's P) → ``lr_orth``;
+- ``triangular``: nnRNN's strictly triangular T → weight decay ``triangular_decay`` ("Tdecay");
+- everything else → ``lr`` and ``weight_decay``.
+
+The optimiser class is the config's ``_target_`` (torch.optim.RMSprop, Adam, SGD); its remaining keys
+(alpha, betas, momentum, nesterov, eps) pass through, checked against the class's signature.
+Schedules: ``none``; ``step`` (× gamma every ``step_size`` training steps); ``plateau`` (× factor after
+``patience`` evaluations without a lower validation loss).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from hydra.utils import get_class
+from torch import nn
+
+from rnnbench.validation import (
+    ConfigError,
+    accepted_keys,
+    check_keys,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    require,
+    require_choice,
+)
+
+GROUPS = ("orthogonal", "triangular")
+SCHEDULES = ("none", "step", "plateau")
+OWN_KEYS = ("lr_orth", "triangular_decay", "clip_norm", "schedule")
+
+
+def named_parameter_groups(net: nn.Module) -> dict[str, list[tuple[str, nn.Parameter]]]:
+    """Split ``net``'s trainable parameters into the groups its modules declare, plus ``main``."""
+    tagged: dict[int, str] = {}
+    for module in net.modules():
+        if hasattr(module, "parameter_groups"):
+            for group, params in module.parameter_groups().items():
+                require_choice("parameter group", group, GROUPS)
+                tagged.update({id(p): group for p in params})
+    groups: dict[str, list] = {"main": [], **{g: [] for g in GROUPS}}
+    for name, param in net.named_parameters():
+        if param.requires_grad:
+            groups[tagged.get(id(param), "main")].append((name, param))
+    return groups
+
+
+class Optimization:
+    """Everything one training step needs after backward: clip, step, schedule."""
+
+    def __init__(self, net: nn.Module, *, _target_: str = "torch.optim.RMSprop", lr: float = 1e-3,
+                 lr_orth: float | None = None, weight_decay: float = 0.0, triangular_decay: float = 0.0,
+                 clip_norm: float | None = None, schedule: dict | None = None, **options: Any):
+        positive_float("lr", lr)
+        if lr_orth is not None:
+            positive_float("lr_orth", lr_orth)
+        non_negative_float("weight_decay", weight_decay)
+        non_negative_float("triangular_decay", triangular_decay)
+        if clip_norm is not None:
+            positive_float("clip_norm", clip_norm)
+        try:
+            optimizer_class = get_class(_target_)
+        except Exception as error:
+            raise ConfigError("_target_", _target_, "an importable optimiser class, e.g. torch.optim.Adam") \
+                from error
+        valid = accepted_keys(optimizer_class)
+        check_keys("", options, None if valid is None else valid - {"params", "lr", "weight_decay"})
+
+        self.groups = named_parameter_groups(net)
+        settings = {
+            "main": {"lr": lr, "weight_decay": weight_decay},
+            "orthogonal": {"lr": lr if lr_orth is None else lr_orth, "weight_decay": 0.0},
+            "triangular": {"lr": lr, "weight_decay": triangular_decay},
+        }
+        param_groups = [{"params": [p for _, p in named], "name": group, **settings[group]}
+                        for group, named in self.groups.items() if named]
+        options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+        try:
+            self.optimizer = optimizer_class(param_groups, lr=lr, **options)
+        except (ValueError, TypeError) as error:
+            raise ConfigError(_target_, options, f"valid options ({error})") from error
+        self.clip_norm = clip_norm
+        self.schedule_name, self.scheduler = self._build_schedule(dict(schedule or {"name": "none"}))
+
+    def _build_schedule(self, schedule: dict):
+        name = schedule.pop("name", "none")
+        require_choice("schedule.name", name, SCHEDULES)
+        if name == "none":
+            check_keys("schedule", schedule, set())
+            return name, None
+        if name == "step":
+            check_keys("schedule", schedule, {"step_size", "gamma"})
+            positive_int("schedule.step_size", schedule.get("step_size", 1000))
+            positive_float("schedule.gamma", schedule.get("gamma", 0.1))
+            return name, torch.optim.lr_scheduler.StepLR(self.optimizer, schedule.get("step_size", 1000),
+                                                         schedule.get("gamma", 0.1))
+        check_keys("schedule", schedule, {"factor", "patience"})
+        factor = schedule.get("factor", 0.1)
+        require(0 < factor < 1, "schedule.factor", factor, "a number in (0, 1)")
+        return name, torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=factor,
+                                                                patience=schedule.get("patience", 5))
+
+    def step(self, net: nn.Module) -> torch.Tensor:
+        """Clip (if configured), step, advance a step schedule. Returns the pre-clip gradient norm."""
+        grads = [p.grad for p in net.parameters() if p.grad is not None]
+        if self.clip_norm is not None:
+            norm = nn.utils.clip_grad_norm_(net.parameters(), self.clip_norm)
+        else:
+            norm = nn.utils.get_total_norm(grads)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.schedule_name == "step":
+            self.scheduler.step()
+        return norm
+
+    def after_eval(self, val_loss: float) -> None:
+        if self.schedule_name == "plateau":
+            self.scheduler.step(val_loss)
+
+    def describe(self) -> str:
+        lines = [f"optimizer {type(self.optimizer).__name__}, clip_norm={self.clip_norm}, "
+                 f"schedule={self.schedule_name}"]
+        for group in self.optimizer.param_groups:
+            count = sum(p.numel() for p in group["params"])
+            lines.append(f"  group {group['name']:<10} {count:>9,d} params  lr={group['lr']:g}  "
+                         f"weight_decay={group['weight_decay']:g}")
+        return "\n".join(lines)
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(),
+                "scheduler": None if self.scheduler is None else self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])

@@ -1,0 +1,79 @@
+"""Run records: ``result.json`` (one per run) and ``metrics.csv`` (its curves), written atomically.
+
+Record fields (the design page's schema):
+``status`` (completed | diverged | failed | interrupted | running), ``model``, ``task``, ``seed``,
+``params`` (trainable count), ``metrics`` (final, keyed ``split/metric``), ``best`` (metrics at the best
+validation point, with its ``step``), ``steps``, ``wall_s``, ``device``, ``config`` (resolved),
+``versions``; plus ``constants`` (task reference values such as baselines), ``error`` for failed runs and
+``diverged_at`` for diverged ones. Files are written to a temporary name and renamed, so a reader sees a
+complete file or none.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import torch
+
+import rnnbench
+
+RECORD = "result.json"
+CURVES = "metrics.csv"
+STATUSES = ("completed", "diverged", "failed", "interrupted", "running")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o644)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_record(run_dir: Path, record: dict) -> None:
+    write_atomic(Path(run_dir) / RECORD, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_record(run_dir: Path) -> dict | None:
+    path = Path(run_dir) / RECORD
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_curves(run_dir: Path, rows: list[dict]) -> None:
+    """Write all logged rows (a union of their keys as columns, in first-seen order)."""
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(Path(run_dir) / CURVES, buffer.getvalue())
+
+
+def versions() -> dict[str, str]:
+    return {"rnnbench": rnnbench.__version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def scan(root: Path) -> list[dict]:
+    """Every record below ``root``, each with its ``run_dir``."""
+    records = []
+    for path in sorted(Path(root).rglob(RECORD)):
+        record = json.loads(path.read_text())
+        record["run_dir"] = str(path.parent)
+        records.append(record)
+    return records

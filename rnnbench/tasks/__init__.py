@@ -1,0 +1,1 @@
+"""Tasks: data, loss and metrics around a recurrent core (see :mod:`rnnbench.tasks.base`)."""

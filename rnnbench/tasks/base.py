@@ -1,0 +1,135 @@
+"""The task contract, the batch container and the network a task wraps around a recurrent core.
+
+A task owns its data on the run's device, its loss and its metrics. The trainer only calls:
+
+``train_batch(step) -> Batch``      the training batch for a global step (deterministic in (seed, step),
+                                    so a resumed run sees exactly the batches it would have seen);
+``eval_batches(split) -> Batches``  fixed validation ("val") and test ("test") batches;
+``loss(outputs, batch)``            the scalar training loss (mean over the batch);
+``metrics(outputs, batch)``         ``{name: (sum, count)}`` tensors, summed over eval batches;
+``network(core)``                   encoder → core → readout head (:class:`SequenceNetwork`).
+
+Attributes: ``input_size``, ``output_size``, ``readout`` ("every" step or "last" step),
+``carries_state`` (TBPTT: the final state of one batch starts the next; the trainer detaches it and
+resets it every ``steps_per_epoch`` steps), ``steps_per_epoch``, ``default_steps``, ``constants``
+(reference values such as a task's trivial baseline, copied into the run record).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from rnnbench.validation import positive_int, require_choice
+
+
+@dataclass
+class Batch:
+    inputs: torch.Tensor                 # [B, T, I] floats, or [B, T] token ids for tasks with an embedding
+    targets: torch.Tensor                # [B, T] (every-step readout) or [B] / [B, O] (last-step readout)
+    times: torch.Tensor | None = None    # [B, T] real timestamps (time-aware models)
+    lengths: torch.Tensor | None = None  # [B] number of real steps; padding comes after them
+
+    @property
+    def size(self) -> int:
+        return self.inputs.shape[0]
+
+
+def make_generator(device: torch.device | str, *key) -> torch.Generator:
+    """A torch generator on ``device`` seeded from any hashable key, e.g. ``("copy", "train", seed, step)``."""
+    digest = hashlib.sha256(repr(key).encode()).digest()
+    return torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
+class SequenceNetwork(nn.Module):
+    """encoder (optional) → recurrent core → readout head, at every step or at the last real step."""
+
+    def __init__(self, core: nn.Module, head: nn.Module, readout: str = "every",
+                 encoder: nn.Module | None = None):
+        super().__init__()
+        require_choice("readout", readout, ("every", "last"))
+        self.encoder, self.core, self.head, self.readout = encoder, core, head, readout
+
+    def forward(self, batch: Batch, state=None):
+        x = batch.inputs if self.encoder is None else self.encoder(batch.inputs)
+        hidden, state = self.core(x, state, times=batch.times)
+        if self.readout == "last":
+            if batch.lengths is None:
+                hidden = hidden[:, -1]
+            else:
+                hidden = hidden[torch.arange(hidden.shape[0], device=hidden.device), batch.lengths - 1]
+        return self.head(hidden), state
+
+
+class Task:
+    input_size: int
+    output_size: int
+    readout: str = "every"
+    carries_state: bool = False
+
+    def __init__(self, *, device: torch.device | str = "cpu", seed: int = 0, batch_size: int = 10,
+                 train_steps: int = 1000, steps_per_epoch: int = 100):
+        positive_int("batch_size", batch_size)
+        positive_int("train_steps", train_steps)
+        positive_int("steps_per_epoch", steps_per_epoch)
+        self.device, self.seed, self.batch_size = torch.device(device), seed, batch_size
+        self.default_steps, self.steps_per_epoch = train_steps, steps_per_epoch
+        self.constants: dict[str, float] = {}
+
+    def network(self, core: nn.Module) -> SequenceNetwork:
+        return SequenceNetwork(core, nn.Linear(core.hidden_size, self.output_size), self.readout)
+
+    def train_batch(self, step: int) -> Batch:
+        raise NotImplementedError
+
+    def eval_batches(self, split: str) -> Iterable[Batch]:
+        raise NotImplementedError
+
+    def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def metrics(self, outputs: torch.Tensor, batch: Batch) -> dict[str, tuple[torch.Tensor, int]]:
+        raise NotImplementedError
+
+
+def split_batches(batch: Batch, eval_batch_size: int) -> list[Batch]:
+    """Cut one large fixed evaluation set into batches (views, no copies)."""
+    fields = ("inputs", "targets", "times", "lengths")
+    chunks = {f: None if getattr(batch, f) is None else getattr(batch, f).split(eval_batch_size) for f in fields}
+    return [Batch(**{f: None if chunks[f] is None else chunks[f][i] for f in fields})
+            for i in range(len(chunks["inputs"]))]
+
+
+class GeneratedTask(Task):
+    """A synthetic task: ``generate(n, generator)`` draws ``n`` examples on the task's device.
+
+    Training batches are drawn fresh at every step from a generator keyed by (seed, step); the
+    validation and test sets are drawn once from generators keyed by ``data_seed`` (the same for every
+    run seed, so all runs are evaluated on the same examples) and never overlap the training stream's keys.
+    """
+
+    name = "generated"
+
+    def __init__(self, *, eval_size: int = 1000, eval_batch_size: int = 1000, data_seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        positive_int("eval_size", eval_size)
+        positive_int("eval_batch_size", eval_batch_size)
+        self.eval_size, self.eval_batch_size, self.data_seed = eval_size, eval_batch_size, data_seed
+        self._eval_sets: dict[str, list[Batch]] = {}
+
+    def generate(self, n: int, generator: torch.Generator) -> Batch:
+        raise NotImplementedError
+
+    def train_batch(self, step: int) -> Batch:
+        return self.generate(self.batch_size, make_generator(self.device, self.name, "train", self.seed, step))
+
+    def eval_batches(self, split: str) -> list[Batch]:
+        require_choice("split", split, ("val", "test"))
+        if split not in self._eval_sets:
+            data = self.generate(self.eval_size, make_generator(self.device, self.name, split, self.data_seed))
+            self._eval_sets[split] = split_batches(data, self.eval_batch_size)
+        return self._eval_sets[split]

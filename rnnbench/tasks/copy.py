@@ -1,0 +1,56 @@
+"""Copy task (Hochreiter & Schmidhuber 1997; the definition of Arjovsky et al. 2016 used by Kerg et al. 2019).
+
+Input of length T + 20: 10 symbols drawn uniformly from 8 (ids 1..8), T − 1 blanks (id 0), the cue (id 9),
+then 10 blanks; one-hot over the 10 ids. Target: T + 10 blanks, then the 10 symbols (9 classes: 0..8).
+Loss: cross-entropy averaged over all T + 20 steps. Accuracy: over the 10 recalled symbols.
+A memoryless model that outputs blank for the first T + 10 steps and a uniform guess over the 8 symbols
+afterwards reaches the baseline loss 10 · ln 8 / (T + 20).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from rnnbench.tasks.base import Batch, GeneratedTask
+from rnnbench.validation import positive_int
+
+RECALL, SYMBOLS, CUE = 10, 8, 9
+
+
+class CopyTask(GeneratedTask):
+    name = "copy"
+    input_size = 10
+    output_size = 9
+    readout = "every"
+
+    def __init__(self, T: int = 200, **kwargs):
+        super().__init__(**kwargs)
+        positive_int("T", T)
+        self.T = T
+        self.constants = {"baseline_loss": copy_baseline(T)}
+
+    def generate(self, n: int, generator: torch.Generator) -> Batch:
+        T, length = self.T, self.T + 2 * RECALL
+        symbols = torch.randint(1, SYMBOLS + 1, (n, RECALL), generator=generator, device=self.device)
+        sequence = torch.zeros(n, length, dtype=torch.long, device=self.device)
+        sequence[:, :RECALL] = symbols
+        sequence[:, T + RECALL - 1] = CUE
+        targets = torch.zeros(n, length, dtype=torch.long, device=self.device)
+        targets[:, -RECALL:] = symbols
+        return Batch(F.one_hot(sequence, SYMBOLS + 2).float(), targets)
+
+    def loss(self, outputs, batch):
+        return F.cross_entropy(outputs.flatten(0, 1), batch.targets.flatten())
+
+    def metrics(self, outputs, batch):
+        ce = F.cross_entropy(outputs.flatten(0, 1), batch.targets.flatten(), reduction="sum")
+        correct = (outputs[:, -RECALL:].argmax(-1) == batch.targets[:, -RECALL:]).sum()
+        return {"loss": (ce, batch.targets.numel()), "accuracy": (correct, batch.size * RECALL)}
+
+
+def copy_baseline(T: int) -> float:
+    """Cross-entropy of the best memoryless predictor: 10 · ln 8 / (T + 20)."""
+    return RECALL * math.log(SYMBOLS) / (T + 2 * RECALL)

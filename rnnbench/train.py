@@ -1,0 +1,237 @@
+"""The training loop: steps, periodic evaluation, best-validation tracking, logging, checkpoints.
+
+It knows only the task and model contracts (:mod:`rnnbench.tasks.base`, :mod:`rnnbench.models`):
+
+    for step in range(start, total):
+        batch = task.train_batch(step)                       # deterministic in (seed, step)
+        outputs, state = net(batch, carried state or None)
+        (task.loss(outputs, batch) + regularizer).backward()
+        optimization.step(net)                               # clip, step, schedule
+        every log_every: check for NaN/inf, log train/loss, train/regularizer, grad norm, steps/s
+        every eval_every: evaluate val and test, track the best val/loss, checkpoint
+
+Per-step losses stay on the device between log points (no host sync inside the loop). A NaN/inf loss or
+gradient norm ends the run as ``diverged`` at the first bad step. SIGINT/SIGTERM save a checkpoint and
+raise :class:`Interrupted`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rnnbench import checkpoint as ckpt
+from rnnbench.optim import Optimization
+from rnnbench.records import write_curves
+from rnnbench.tasks.base import Task
+from rnnbench.validation import positive_int, require
+
+
+class Interrupted(Exception):
+    """Raised after a signal, once the checkpoint is saved."""
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int | None = None     # overrides the task's default budget
+    epochs: int | None = None        # budget in epochs of task.steps_per_epoch steps
+    eval_every: int = 200
+    log_every: int = 50
+    checkpoint_every: int = 1000     # steps between checkpoints (also saved at the end); 0 = never
+    eval_test: bool = True           # evaluate the test split at every evaluation (for best-val → test)
+    progress: bool = True
+    compile: bool = False            # torch.compile the network
+    detect_anomaly: bool = False     # torch.autograd anomaly detection (slow; for debugging)
+
+    def __post_init__(self):
+        for name in ("max_steps", "epochs"):
+            if getattr(self, name) is not None:
+                positive_int(name, getattr(self, name))
+        positive_int("eval_every", self.eval_every)
+        positive_int("log_every", self.log_every)
+        require(isinstance(self.checkpoint_every, int) and self.checkpoint_every >= 0, "checkpoint_every",
+                self.checkpoint_every, "a non-negative integer")
+
+    def total_steps(self, task: Task) -> int:
+        if self.max_steps is not None:
+            return self.max_steps
+        if self.epochs is not None:
+            return self.epochs * task.steps_per_epoch
+        return task.default_steps
+
+
+@dataclass
+class FitResult:
+    status: str                      # completed | diverged
+    step: int
+    metrics: dict                    # last evaluation
+    best: dict                       # evaluation at the best val/loss, with its step
+    diverged_at: int | None = None
+    rows: list = field(default_factory=list)
+
+
+def regularizer(net: nn.Module) -> torch.Tensor | float:
+    return sum((m.regularizer() for m in net.modules() if m is not net and hasattr(m, "regularizer")), 0.0)
+
+
+def detach_state(state):
+    if state is None or isinstance(state, torch.Tensor):
+        return None if state is None else state.detach()
+    return type(state)(detach_state(s) for s in state)
+
+
+@torch.no_grad()
+def evaluate(net: nn.Module, task: Task, split: str) -> dict[str, float]:
+    """Metrics over a whole split, keyed ``split/name``; one host sync at the end."""
+    was_training = net.training
+    net.eval()
+    sums: dict[str, list] = {}
+    state = None
+    for batch in task.eval_batches(split):
+        outputs, state = net(batch, state if task.carries_state else None)
+        for name, (total, count) in task.metrics(outputs, batch).items():
+            entry = sums.setdefault(name, [0.0, 0])
+            entry[0], entry[1] = entry[0] + total, entry[1] + count
+    net.train(was_training)
+    return {f"{split}/{name}": float(total) / count for name, (total, count) in sums.items()}
+
+
+class Progress:
+    """A tqdm bar on a terminal; one plain line per log point in log files."""
+
+    def __init__(self, total: int, start: int, enabled: bool):
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, initial=start, dynamic_ncols=True, leave=True)
+        self.enabled, self.total, self.last = enabled, total, start
+
+    def update(self, step: int, summary: dict[str, float]) -> None:
+        text = "  ".join(f"{k.split('/')[-1] if k.startswith('train/') else k} {v:.4g}"
+                         for k, v in summary.items())
+        if self.bar is not None:
+            self.bar.update(step - self.last)
+            self.bar.set_postfix_str(text, refresh=False)
+        elif self.enabled:
+            print(f"step {step}/{self.total}  {text}", flush=True)
+        self.last = step
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class Trainer:
+    def __init__(self, config: TrainerConfig, run_dir: Path, on_log=None):
+        self.config, self.run_dir, self.on_log = config, Path(run_dir), on_log
+        self._signal: int | None = None
+
+    def fit(self, net: nn.Module, task: Task, optimization: Optimization,
+            resume_from: Path | None = None) -> FitResult:
+        cfg = self.config
+        total = cfg.total_steps(task)
+        forward = torch.compile(net) if cfg.compile else net
+        progress_state = ckpt.TrainingState()
+        if resume_from is not None:
+            progress_state = ckpt.load(resume_from, net, optimization)
+            print(f"resumed from {resume_from} at step {progress_state.step}", flush=True)
+        s = progress_state
+        carried = s.carried_state
+        pending: list[tuple[torch.Tensor, torch.Tensor | float, torch.Tensor]] = []
+        tick, tick_step = time.perf_counter(), s.step
+        bar = Progress(total, s.step, cfg.progress)
+        previous_handlers = self._install_signal_handlers()
+        net.train()
+        try:
+            with torch.autograd.set_detect_anomaly(cfg.detect_anomaly):
+                while s.step < total:
+                    if task.carries_state and s.step % task.steps_per_epoch == 0:
+                        carried = None
+                    batch = task.train_batch(s.step)
+                    outputs, state = forward(batch, carried if task.carries_state else None)
+                    carried = detach_state(state) if task.carries_state else None
+                    loss = task.loss(outputs, batch)
+                    penalty = regularizer(net)
+                    (loss + penalty).backward()
+                    grad_norm = optimization.step(net)
+                    pending.append((loss.detach(), penalty.detach() if torch.is_tensor(penalty) else penalty,
+                                    grad_norm))
+                    s.step += 1
+
+                    at_eval = s.step % cfg.eval_every == 0 or s.step == total
+                    at_checkpoint = cfg.checkpoint_every and (s.step % cfg.checkpoint_every == 0
+                                                              or s.step == total)
+                    if s.step % cfg.log_every == 0 or at_eval or at_checkpoint or self._signal:
+                        now = time.perf_counter()
+                        row, bad_step = self._flush(pending, s.step, optimization,
+                                                    (s.step - tick_step) / max(now - tick, 1e-9))
+                        s.wall_s += now - tick
+                        tick, tick_step, pending = now, s.step, []
+                        if bad_step is not None:
+                            return FitResult("diverged", bad_step, s.metrics, s.best, bad_step, s.rows)
+                        s.rows.append(row)
+                        if at_eval:
+                            self._evaluate(net, task, optimization, s, row)
+                        bar.update(s.step, {k: v for k, v in row.items() if k != "step"})
+                        if self.on_log is not None:
+                            self.on_log(row)
+                        if at_checkpoint or self._signal:
+                            s.carried_state = carried
+                            ckpt.save(self.run_dir, net, optimization, s)
+                            write_curves(self.run_dir, s.rows)
+                        if self._signal:
+                            raise Interrupted(f"signal {signal.Signals(self._signal).name} at step {s.step}")
+                        tick = time.perf_counter()
+        finally:
+            bar.close()
+            self._restore_signal_handlers(previous_handlers)
+        write_curves(self.run_dir, s.rows)
+        return FitResult("completed", s.step, s.metrics, s.best, None, s.rows)
+
+    def _flush(self, pending, step, optimization, steps_per_s):
+        """Summarise the steps since the last log point; find the first non-finite step, if any."""
+        losses = torch.stack([p[0] for p in pending]).float()
+        norms = torch.stack([torch.as_tensor(p[2]).float() for p in pending]).to(losses.device)
+        bad = ~(torch.isfinite(losses) & torch.isfinite(norms))
+        if bad.any():
+            return None, step - len(pending) + int(bad.nonzero()[0]) + 1
+        row = {"step": step, "train/loss": float(losses.mean())}
+        penalties = [p[1] for p in pending]
+        if any(torch.is_tensor(p) for p in penalties):
+            row["train/regularizer"] = float(torch.stack([torch.as_tensor(p) for p in penalties]).mean())
+        row["train/grad_norm"] = float(norms.mean())
+        row["train/lr"] = optimization.optimizer.param_groups[0]["lr"]
+        row["train/steps_per_s"] = steps_per_s
+        return row, None
+
+    def _evaluate(self, net, task, optimization, s: ckpt.TrainingState, row: dict) -> None:
+        metrics = evaluate(net, task, "val")
+        if self.config.eval_test:
+            metrics.update(evaluate(net, task, "test"))
+        row.update(metrics)
+        s.metrics = metrics
+        val_loss = metrics["val/loss"]
+        if math.isfinite(val_loss) and ("val/loss" not in s.best or val_loss < s.best["val/loss"]):
+            s.best = {"step": s.step, **metrics}
+        optimization.after_eval(val_loss)
+
+    def _install_signal_handlers(self):
+        def handler(signum, frame):
+            self._signal = signum
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread
+                previous[sig] = signal.signal(sig, handler)
+        return previous
+
+    def _restore_signal_handlers(self, previous) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

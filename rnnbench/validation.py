@@ -1,0 +1,80 @@
+"""One-line configuration errors, raised before any training starts.
+
+Components validate their own arguments with :func:`require` and :func:`require_choice`; the
+runner prefixes the config group (``model.``, ``task.``, ...) and prints the message on one line.
+:func:`check_keys` rejects keys a component does not accept, with a "did you mean" suggestion.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Iterable
+
+
+class ConfigError(ValueError):
+    """A bad configuration value. ``str(error)`` is a single line naming the field."""
+
+    def __init__(self, field: str, value: object, expected: str):
+        self.field, self.value, self.expected = field, value, expected
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        return f"{self.field}={self.value!r} is invalid: expected {self.expected}"
+
+    def prefixed(self, prefix: str) -> ConfigError:
+        return type(self)(f"{prefix}{self.field}", self.value, self.expected)
+
+
+class UnknownKeyError(ConfigError):
+    """A key the component does not accept; ``expected`` holds the suggestion."""
+
+    def describe(self) -> str:
+        return f"unknown key {self.field} ({self.expected})"
+
+
+def require(condition: bool, field: str, value: object, expected: str) -> None:
+    if not condition:
+        raise ConfigError(field, value, expected)
+
+
+def require_choice(field: str, value: object, choices: Iterable[str]) -> None:
+    choices = list(choices)
+    if value not in choices:
+        raise ConfigError(field, value, f"one of {', '.join(map(str, choices))}")
+
+
+def positive_int(field: str, value: object) -> None:
+    require(isinstance(value, int) and not isinstance(value, bool) and value > 0, field, value,
+            "a positive integer")
+
+
+def positive_float(field: str, value: object) -> None:
+    require(isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0, field, value,
+            "a positive number")
+
+
+def non_negative_float(field: str, value: object) -> None:
+    require(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0, field, value,
+            "a non-negative number")
+
+
+def accepted_keys(target) -> set[str] | None:
+    """Keyword names a callable accepts, or None if it takes ``**kwargs``."""
+    params = inspect.signature(target).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+
+
+def check_keys(group: str, keys: Iterable[str], valid: Iterable[str] | None) -> None:
+    """Reject keys not in ``valid``, suggesting the closest valid key."""
+    if valid is None:
+        return
+    valid = sorted(valid)
+    for key in keys:
+        if key.startswith("_") or key in valid:
+            continue
+        close = difflib.get_close_matches(key, valid, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"valid keys: {', '.join(valid)}"
+        raise UnknownKeyError(key, None, hint).prefixed(f"{group}." if group else "")
