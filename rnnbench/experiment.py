@@ -133,6 +133,7 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
         trainer = Trainer(trainer_config, run_dir, on_log=None if wandb_run is None else wandb_run.log)
         result = trainer.fit(net, task, optimization, resume_from=resume_from)
         record.update(status=result.status, steps=result.step, metrics=result.metrics, best=result.best)
+        record["artifacts"] = task.report(net, run_dir)
         if result.diverged_at is not None:
             record["diverged_at"] = result.diverged_at
             print(f"diverged: non-finite loss or gradient at step {result.diverged_at}")

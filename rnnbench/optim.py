@@ -69,6 +69,7 @@ class Optimization:
         except Exception as error:
             raise ConfigError("_target_", _target_, "an importable optimiser class, e.g. torch.optim.Adam") \
                 from error
+        options = {k: v for k, v in options.items() if v is not None}  # null unsets a key of the group default
         valid = accepted_keys(optimizer_class)
         check_keys("", options, None if valid is None else valid - {"params", "lr", "weight_decay"})
 

@@ -7,7 +7,8 @@ A task owns its data on the run's device, its loss and its metrics. The trainer 
 ``eval_batches(split) -> Batches``  fixed validation ("val") and test ("test") batches;
 ``loss(outputs, batch)``            the scalar training loss (mean over the batch);
 ``metrics(outputs, batch)``         ``{name: (sum, count)}`` tensors, summed over eval batches;
-``network(core)``                   encoder → core → readout head (:class:`SequenceNetwork`).
+``network(core)``                   encoder → core → readout head (:class:`SequenceNetwork`);
+``report(net, run_dir)``            optional artifacts after training (plots), recorded as ``artifacts``.
 
 Attributes: ``input_size``, ``output_size``, ``readout`` ("every" step or "last" step),
 ``carries_state`` (TBPTT: the final state of one batch starts the next; the trainer detaches it and
@@ -94,6 +95,10 @@ class Task:
 
     def metrics(self, outputs: torch.Tensor, batch: Batch) -> dict[str, tuple[torch.Tensor, int]]:
         raise NotImplementedError
+
+    def report(self, net: nn.Module, run_dir) -> dict[str, str]:
+        """Optional artifacts (e.g. plots) written into ``run_dir`` after training: ``{name: path}``."""
+        return {}
 
 
 def split_batches(batch: Batch, eval_batch_size: int) -> list[Batch]:
