@@ -1,0 +1,117 @@
+"""Audio sequence generation (Koutník et al. 2014, Clockwork RNN, section 4.2; the seed README's reproduction).
+
+The network receives no input (one channel of zeros) and must generate ``length`` consecutive samples of a
+WAV file, starting at sample ``offset``, scaled to [−1, 1] by the window's peak: target_t = a_t / max|a|.
+Output head: y_t = tanh(W_O h_t + b_o) (the paper's generation set-up). Loss: MSE over every step.
+One sequence, full batch: every training step sees the same sequence (batch of 1; an epoch is one step).
+This is a fitting task: "val" and "test" evaluate the same sequence as training (in eval mode).
+
+WAV files are read with scipy.io.wavfile: integer samples are scaled by their type's full range, stereo is
+averaged to mono. The default file is the packaged ``rnnbench/data/vibe_ace_1s_44k.wav`` (44.1 kHz; see
+``rnnbench/data/README.md`` for its attribution). After training, :meth:`AudioTask.report` saves a plot of
+target vs generated signal (``generation.png``) in the run directory.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnbench.tasks.base import Batch, SequenceNetwork, Task
+from rnnbench.validation import ConfigError, positive_int, require
+
+DEFAULT_WAV = Path(__file__).resolve().parents[1] / "data" / "vibe_ace_1s_44k.wav"
+
+
+def load_wav(path: str | Path) -> tuple[int, np.ndarray]:
+    """``(sample_rate, mono float64 samples in [−1, 1])``; ConfigError (field ``path``) if not a WAV file."""
+    from scipy.io import wavfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("path", str(path), "an existing WAV file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", wavfile.WavFileWarning)
+            rate, data = wavfile.read(path)
+    except (ValueError, EOFError, OSError) as error:
+        raise ConfigError("path", str(path), f"a readable WAV file ({error})") from None
+    if np.issubdtype(data.dtype, np.integer):
+        info = np.iinfo(data.dtype)
+        middle = (int(info.max) + int(info.min) + 1) / 2            # 128 for uint8, 0 for signed types
+        samples = (data.astype(np.float64) - middle) / (int(info.max) + 1 - middle)
+    else:
+        samples = data.astype(np.float64)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)
+    return rate, samples
+
+
+class AudioTask(Task):
+    name = "audio"
+    input_size = 1
+    output_size = 1
+    readout = "every"
+
+    def __init__(self, path: str | None = None, offset: int = 0, length: int = 320, train_steps: int = 5000,
+                 **kwargs):
+        super().__init__(batch_size=1, train_steps=train_steps, steps_per_epoch=1, **kwargs)
+        positive_int("length", length)
+        require(isinstance(offset, int) and offset >= 0, "offset", offset, "a non-negative integer")
+        self.path = Path(path) if path is not None else DEFAULT_WAV
+        self.sample_rate, samples = load_wav(self.path)
+        require(offset + length <= len(samples), "length", length,
+                f"offset + length <= the file's {len(samples)} samples (offset={offset})")
+        window = samples[offset:offset + length]
+        peak = np.abs(window).max()
+        require(peak > 0, "offset", offset, "a window that is not silent")
+        target = torch.tensor(window / peak, dtype=torch.float32, device=self.device)
+        self.sequence = Batch(torch.zeros(1, length, 1, device=self.device), target.unsqueeze(0))
+        self.constants = {"baseline_mse": float(target.square().mean())}   # predicting silence
+
+    def network(self, core: nn.Module) -> SequenceNetwork:
+        head = nn.Sequential(nn.Linear(core.hidden_size, self.output_size), nn.Tanh())
+        return SequenceNetwork(core, head, self.readout)
+
+    def train_batch(self, step: int) -> Batch:
+        return self.sequence
+
+    def eval_batches(self, split: str) -> list[Batch]:
+        return [self.sequence]
+
+    def loss(self, outputs, batch):
+        return F.mse_loss(outputs[..., 0], batch.targets)
+
+    def metrics(self, outputs, batch):
+        squared_error = F.mse_loss(outputs[..., 0], batch.targets, reduction="sum")
+        return {"loss": (squared_error, batch.targets.numel()), "mse": (squared_error, batch.targets.numel())}
+
+    @torch.no_grad()
+    def generate(self, net: nn.Module) -> np.ndarray:
+        """The network's output signal ``[length]`` (eval mode)."""
+        was_training = net.training
+        net.eval()
+        outputs, _ = net(self.sequence)
+        net.train(was_training)
+        return outputs[0, :, 0].cpu().numpy()
+
+    def report(self, net: nn.Module, run_dir) -> dict[str, str]:
+        """Plot target vs generated signal into ``run_dir/generation.png``."""
+        from matplotlib.figure import Figure
+
+        generated, target = self.generate(net), self.sequence.targets[0].cpu().numpy()
+        mse = float(np.mean((generated - target) ** 2))
+        figure = Figure(figsize=(8, 3), layout="tight")
+        axes = figure.add_subplot()
+        axes.plot(target, label="target", color="black", linewidth=1.5)
+        axes.plot(generated, label="generated", color="tab:red", linewidth=1.0)
+        axes.set(xlabel="step", ylabel="amplitude", title=f"{self.path.name}: MSE {mse:.3g}")
+        axes.legend(loc="upper right")
+        path = Path(run_dir) / "generation.png"
+        figure.savefig(path, dpi=120)
+        return {"generation_plot": str(path)}

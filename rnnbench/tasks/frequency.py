@@ -1,0 +1,93 @@
+"""Frequency discrimination (Neil et al. 2016, Phased LSTM, section 3.1, "Frequency discrimination task").
+
+Each example is a sine wave x(t) = sin(2π t / p − shift) observed over a duration d ~ U(``min_duration``,
+``max_duration``) = U(15, 125) ms, with shift ~ U(0, 2π) (any phase) and period p in ms: half of every batch
+(the first ⌈n/2⌉ examples) draws p ~ exp(U(ln 1, ln 100)), the other half p ~ U(5, 6). Label: 1 iff 5 ≤ p ≤ 6
+(two classes, cross-entropy, read out at the last real step). Samplings (``sampling``):
+
+- ``standard``: t = 0, 1, 2, … ms (⌈d⌉ steps);
+- ``high_res``: t = 0, 0.1, 0.2, … ms (⌈10 d⌉ steps, up to 1250);
+- ``async``: ⌈d⌉ times drawn uniformly in [0, d) and sorted (the same expected count as ``standard``).
+
+Sequences are padded at the END to the longest possible length (x = 0; the timestamps of padded steps are
+the grid's, or d for ``async``); ``Batch.lengths`` holds the real lengths and the readout takes the last real
+step, so padding (which only follows it) cannot change a prediction. ``Batch.times`` [B, T] holds the
+timestamps in ms for time-aware models; ``time_input=true`` also appends t / ``max_duration`` as a second
+input channel, for models that ignore timestamps (the paper's LSTM baseline).
+One epoch = ``examples_per_epoch`` (5000) fresh examples; the val and test sets (``eval_size`` = 500 each)
+are fixed.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+import torch.nn.functional as F
+
+from rnnbench.tasks.base import Batch, GeneratedTask
+from rnnbench.validation import positive_float, positive_int, require, require_choice
+
+SAMPLINGS = {"standard": 1.0, "high_res": 10.0, "async": 1.0}   # samples per ms
+PERIOD_RANGE = (1.0, 100.0)                                      # ms, log-uniform
+TARGET_BAND = (5.0, 6.0)                                         # ms: label 1
+
+
+class FrequencyTask(GeneratedTask):
+    name = "frequency"
+    output_size = 2
+    readout = "last"
+
+    def __init__(self, sampling: str = "standard", time_input: bool = False, min_duration: float = 15.0,
+                 max_duration: float = 125.0, examples_per_epoch: int = 5000, epochs: int = 70,
+                 batch_size: int = 32, **kwargs):
+        require_choice("sampling", sampling, SAMPLINGS)
+        require(isinstance(time_input, bool), "time_input", time_input, "true or false")
+        positive_float("min_duration", min_duration)
+        require(isinstance(max_duration, (int, float)) and max_duration >= min_duration, "max_duration",
+                max_duration, f"a number >= min_duration={min_duration}")
+        positive_int("examples_per_epoch", examples_per_epoch)
+        positive_int("epochs", epochs)
+        positive_int("batch_size", batch_size)
+        steps_per_epoch = math.ceil(examples_per_epoch / batch_size)
+        super().__init__(batch_size=batch_size, train_steps=epochs * steps_per_epoch,
+                         steps_per_epoch=steps_per_epoch, **kwargs)
+        self.sampling, self.time_input = sampling, time_input
+        self.min_duration, self.max_duration = float(min_duration), float(max_duration)
+        self.rate = SAMPLINGS[sampling]
+        self.max_length = math.ceil(self.max_duration * self.rate)
+        self.input_size = 2 if time_input else 1
+        self.constants = {"baseline_accuracy": 0.5}
+
+    def generate(self, n: int, generator: torch.Generator) -> Batch:
+        device, L = self.device, self.max_length
+        uniform = functools.partial(torch.rand, generator=generator, device=device)
+        in_band = torch.arange(n, device=device) >= n - n // 2
+        log_low, log_high = math.log(PERIOD_RANGE[0]), math.log(PERIOD_RANGE[1])
+        wide = torch.exp(log_low + (log_high - log_low) * uniform(n))
+        band = TARGET_BAND[0] + (TARGET_BAND[1] - TARGET_BAND[0]) * uniform(n)
+        period = torch.where(in_band, band, wide)
+        labels = ((period >= TARGET_BAND[0]) & (period <= TARGET_BAND[1])).long()
+        shift = 2 * math.pi * uniform(n)
+        duration = self.min_duration + (self.max_duration - self.min_duration) * uniform(n)
+        lengths = torch.ceil(duration * self.rate).long().clamp(1, L)
+        real = torch.arange(L, device=device) < lengths.unsqueeze(1)
+        if self.sampling == "async":
+            draws = torch.where(real, uniform(n, L), torch.ones(n, L, device=device))
+            times = draws.sort(1).values * duration.unsqueeze(1)
+        else:
+            times = (torch.arange(L, device=device, dtype=torch.float32) / self.rate).expand(n, L)
+        signal = torch.sin(2 * math.pi * times / period.unsqueeze(1) - shift.unsqueeze(1))
+        channels = [torch.where(real, signal, torch.zeros_like(signal))]
+        if self.time_input:
+            channels.append(times / self.max_duration)
+        return Batch(torch.stack(channels, -1), labels, times=times, lengths=lengths)
+
+    def loss(self, outputs, batch):
+        return F.cross_entropy(outputs, batch.targets)
+
+    def metrics(self, outputs, batch):
+        ce = F.cross_entropy(outputs, batch.targets, reduction="sum")
+        correct = (outputs.argmax(-1) == batch.targets).sum()
+        return {"loss": (ce, batch.size), "accuracy": (correct, batch.size)}
