@@ -61,20 +61,29 @@ class FrequencyTask(GeneratedTask):
         self.constants = {"baseline_accuracy": 0.5}
 
     def generate(self, n: int, generator: torch.Generator) -> Batch:
-        device, L = self.device, self.max_length
-        uniform = functools.partial(torch.rand, generator=generator, device=device)
-        in_band = torch.arange(n, device=device) >= n - n // 2
+        return self.render(*self.draw(n, generator), generator)
+
+    def draw(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Period (ms), phase shift and duration (ms) of ``n`` examples, the in-band half last."""
+        uniform = functools.partial(torch.rand, generator=generator, device=self.device)
+        in_band = torch.arange(n, device=self.device) >= n - n // 2
         log_low, log_high = math.log(PERIOD_RANGE[0]), math.log(PERIOD_RANGE[1])
         wide = torch.exp(log_low + (log_high - log_low) * uniform(n))
         band = TARGET_BAND[0] + (TARGET_BAND[1] - TARGET_BAND[0]) * uniform(n)
-        period = torch.where(in_band, band, wide)
-        labels = ((period >= TARGET_BAND[0]) & (period <= TARGET_BAND[1])).long()
         shift = 2 * math.pi * uniform(n)
         duration = self.min_duration + (self.max_duration - self.min_duration) * uniform(n)
+        return torch.where(in_band, band, wide), shift, duration
+
+    def render(self, period: torch.Tensor, shift: torch.Tensor, duration: torch.Tensor,
+               generator: torch.Generator) -> Batch:
+        """The padded batch of sampled sines (``generator`` draws the asynchronous sampling times)."""
+        n, L, device = period.shape[0], self.max_length, self.device
+        labels = ((period >= TARGET_BAND[0]) & (period <= TARGET_BAND[1])).long()
         lengths = torch.ceil(duration * self.rate).long().clamp(1, L)
         real = torch.arange(L, device=device) < lengths.unsqueeze(1)
         if self.sampling == "async":
-            draws = torch.where(real, uniform(n, L), torch.ones(n, L, device=device))
+            draws = torch.where(real, torch.rand(n, L, generator=generator, device=device),
+                                torch.ones(n, L, device=device))
             times = draws.sort(1).values * duration.unsqueeze(1)
         else:
             times = (torch.arange(L, device=device, dtype=torch.float32) / self.rate).expand(n, L)

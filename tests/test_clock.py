@@ -1,0 +1,265 @@
+"""Clockwork RNN, Phased LSTM, the audio-generation and frequency-discrimination tasks."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY, compose_config, run_cli, run_inprocess
+from scipy.io import wavfile
+
+from rnnbench.experiment import build
+from rnnbench.models.cwrnn import ClockworkRNN
+from rnnbench.models.plstm import PhasedLSTM
+from rnnbench.optim import Optimization
+from rnnbench.tasks.audio import AudioTask, load_wav
+from rnnbench.tasks.base import Batch, make_generator
+from rnnbench.tasks.frequency import FrequencyTask
+from rnnbench.validation import ConfigError
+
+
+def module_slices(model):
+    return [slice(a, b) for a, b in zip(model.module_offsets, model.module_offsets[1:], strict=False)]
+
+
+# --- Clockwork RNN ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("periods", [[1, 2, 4], [1, 2, 3]])     # prefix schedule; per-step mask fallback
+def test_cwrnn_inactive_modules_copy_their_state(periods):
+    torch.manual_seed(0)
+    model = ClockworkRNN(2, 6, clock_periods=periods)
+    outputs, _ = model(torch.randn(3, 13, 2), torch.randn(3, 6))
+    for t in range(1, 13):
+        for period, rows in zip(periods, module_slices(model), strict=True):
+            same = torch.equal(outputs[:, t, rows], outputs[:, t - 1, rows])
+            assert same == (t % period != 0), (t, period)
+
+
+def test_cwrnn_fast_modules_never_reach_slower_ones():
+    torch.manual_seed(0)
+    model = ClockworkRNN(1, 8, clock_periods=[1, 2, 4, 8], init_std=0.5)
+    x, h0 = torch.randn(2, 20, 1), torch.randn(2, 8)
+    for module in range(3):
+        perturbed = h0.clone()
+        perturbed[:, module_slices(model)[module]] += 1.0
+        base, changed = model(x, h0)[0], model(x, perturbed)[0]
+        slower = slice(model.module_offsets[module + 1], 8)
+        assert torch.equal(base[:, :, slower], changed[:, :, slower])
+        assert not torch.equal(base[:, :, module_slices(model)[module]], changed[:, :, module_slices(model)[module]])
+
+
+def test_cwrnn_block_structure_survives_optimiser_steps():
+    torch.manual_seed(0)
+    model = ClockworkRNN(1, 6, clock_periods=[1, 2, 4])
+    optimization = Optimization(model, _target_="torch.optim.SGD", lr=0.5, momentum=0.9, weight_decay=0.1)
+    x = torch.randn(4, 9, 1)
+    for _ in range(5):
+        outputs, _ = model(x)
+        outputs.square().sum().backward()
+        optimization.step(model)
+    W = model.recurrent_matrix().detach()
+    for i, rows in enumerate(module_slices(model)):
+        for j, cols in enumerate(module_slices(model)):
+            assert (W[rows, cols].abs().sum() == 0) == (j < i), (i, j)
+    # the trained model still keeps slow modules independent of fast ones
+    h0 = torch.randn(4, 6)
+    perturbed = h0.clone()
+    perturbed[:, :2] += 1.0
+    assert torch.equal(model(x, h0)[0][:, :, 2:], model(x, perturbed)[0][:, :, 2:])
+
+
+def dense_reference(model, x, h0):
+    """A plain numpy loop with the full W_H, an explicit block mask and per-module activity."""
+    blocks = module_slices(model)
+    H = model.hidden_size
+    W_full = np.zeros((H, H))
+    mask = np.zeros((H, H))
+    for i, rows in enumerate(blocks):
+        W_full[rows, model.module_offsets[i]:] = model.recurrent_blocks[i].detach().double().numpy()
+        mask[rows, model.module_offsets[i]:] = 1.0
+    W_I = model.input_proj.weight.detach().double().numpy()
+    b = model.input_proj.bias.detach().double().numpy()
+    h, outputs = h0.double().numpy().copy(), []
+    for t in range(x.shape[1]):
+        proposal = np.tanh(h @ (W_full * mask).T + x[:, t].double().numpy() @ W_I.T + b)
+        for period, rows in zip(model.clock_periods, blocks, strict=True):
+            if t % period == 0:
+                h[:, rows] = proposal[:, rows]
+        outputs.append(h.copy())
+    return np.stack(outputs, 1)
+
+
+@pytest.mark.parametrize("kwargs", [dict(clock_periods=[1, 2, 4]), dict(clock_periods=[1, 3, 5]),
+                                    dict(clock_periods=[1, 2, 4], module_sizes=[1, 2, 3])])
+def test_cwrnn_matches_dense_reference(kwargs):
+    torch.manual_seed(1)
+    model = ClockworkRNN(2, 6, init_std=0.5, **kwargs).double()
+    with torch.no_grad():
+        model.input_proj.bias.normal_()
+    x, h0 = torch.randn(3, 11, 2).double(), torch.randn(3, 6).double()
+    outputs, final = model(x, h0)
+    np.testing.assert_allclose(outputs.detach().numpy(), dense_reference(model, x, h0), atol=1e-12)
+    assert torch.equal(final, outputs[:, -1])
+
+
+# --- Phased LSTM ------------------------------------------------------------------------------------------
+
+def gate_model(period=10.0, open_ratio=0.2, shift=0.0, leak=1e-3, hidden=2):
+    model = PhasedLSTM(1, hidden, open_ratio=open_ratio, leak=leak)
+    with torch.no_grad():
+        model.log_period.fill_(math.log(period))
+        model.shift.fill_(shift)
+    return model
+
+
+def test_plstm_gate_matches_piecewise_formula():
+    model = gate_model(period=10.0, open_ratio=0.2, shift=1.0)
+    # t − s = 10 n + 10 φ: phases 0.05 (rising), 0.1 (peak), 0.15 (falling), 0.5 and 0.9 (closed, leak)
+    phases = torch.tensor([0.05, 0.1, 0.15, 0.5, 0.9])
+    times = (1.0 + 10 * (3 + phases)).unsqueeze(0)
+    expected = torch.tensor([0.5, 1.0, 0.5, 1e-3 * 0.5, 1e-3 * 0.9])
+    k = model.time_gate(times)
+    torch.testing.assert_close(k[0, :, 0], expected, rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(k[..., 0], k[..., 1])
+    model.eval()                                              # no leak at evaluation
+    torch.testing.assert_close(model.time_gate(times)[0, :, 0], torch.tensor([0.5, 1.0, 0.5, 0.0, 0.0]),
+                               rtol=1e-4, atol=0.0)
+
+
+def test_plstm_closed_gate_carries_state_exactly():
+    torch.manual_seed(0)
+    model = gate_model(period=10.0, open_ratio=0.1).eval()
+    times = (10 * torch.arange(6.0) + 5.0).expand(2, 6)      # φ = 0.5 at every step: k = 0
+    h0, c0 = torch.randn(2, 2), torch.randn(2, 2)
+    outputs, (h, c) = model(torch.randn(2, 6, 1), (h0, c0), times=times)
+    assert torch.equal(h, h0) and torch.equal(c, c0)
+    assert torch.equal(outputs, h0.unsqueeze(1).expand(2, 6, 2))
+    model.train()                                             # the leak lets a little through in training
+    assert not torch.equal(model(torch.randn(2, 6, 1), (h0, c0), times=times)[1][1], c0)
+
+
+def test_plstm_respects_per_sample_timestamps():
+    torch.manual_seed(0)
+    model = PhasedLSTM(1, 4, open_ratio=0.3, period_init_low=1.0, period_init_high=2.0, shift_max=5.0)
+    x = torch.randn(2, 7, 1)
+    times = torch.stack([torch.arange(7.0), torch.arange(7.0) * 0.37 + 2.1])
+    gates = model.time_gate(times)
+    assert not torch.allclose(gates[0], gates[1])
+    together, _ = model(x, times=times)
+    for b in range(2):
+        alone, _ = model(x[b:b + 1], times=times[b:b + 1])
+        torch.testing.assert_close(together[b], alone[0])
+    same_times, _ = model(x, times=times[:1].expand(2, 7))
+    assert not torch.allclose(together[1], same_times[1])
+    default, _ = model(x)                                     # no times: the step index 0..T−1
+    torch.testing.assert_close(default[0], together[0])
+
+
+# --- audio task -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype, channels", [(np.int16, 1), (np.int16, 2), (np.float32, 1), (np.float32, 2)])
+def test_audio_loader_scales_to_unit_range(tmp_path, dtype, channels):
+    wave = 0.4 * np.sin(np.linspace(0, 20, 400))
+    samples = np.stack([wave, 0.5 * wave], 1) if channels == 2 else wave
+    data = (samples * 32767).astype(np.int16) if dtype == np.int16 else samples.astype(np.float32)
+    path = tmp_path / "tone.wav"
+    wavfile.write(path, 8000, data)
+    rate, mono = load_wav(path)
+    expected = wave * (0.75 if channels == 2 else 1.0)
+    assert rate == 8000 and mono.shape == (400,)
+    np.testing.assert_allclose(mono, expected, atol=1e-4)
+    task = AudioTask(path=str(path), offset=50, length=100)
+    target = task.train_batch(0).targets[0].numpy()
+    assert abs(np.abs(target).max() - 1.0) < 1e-6
+    np.testing.assert_allclose(target, expected[50:150] / np.abs(expected[50:150]).max(), atol=1e-3)
+    assert task.train_batch(3) is task.train_batch(0) and task.eval_batches("test")[0] is task.train_batch(0)
+    assert torch.equal(task.train_batch(0).inputs, torch.zeros(1, 100, 1))
+
+
+def test_audio_run_records_its_plot(tmp_path):
+    code, record = run_inprocess(tmp_path, ["model=cwrnn", "task=audio", "task.length=40", "model.hidden_size=9",
+                                            *TINY])
+    assert code == 0 and record["status"] == "completed", record.get("error")
+    assert record["params"] == 9 + 9 + 45 + 10        # W_I, b, 9·10/2 blocks of 1×1, output head
+    assert record["config"]["optimizer"]["_target_"] == "torch.optim.SGD"     # the paper preset applied
+    plot = tmp_path / "generation.png"
+    assert record["artifacts"] == {"generation_plot": str(plot)} and plot.stat().st_size > 1000
+
+
+# --- frequency task -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sampling, rate", [("standard", 1.0), ("high_res", 10.0), ("async", 1.0)])
+def test_frequency_labels_lengths_and_signal(sampling, rate):
+    task = FrequencyTask(sampling=sampling, batch_size=8)
+    period, shift, duration = task.draw(64, make_generator("cpu", "test", 0))
+    batch = task.render(period, shift, duration, make_generator("cpu", "render", 0))
+    assert torch.equal(batch.targets, ((period >= 5) & (period <= 6)).long())
+    assert batch.targets[32:].all() and batch.targets.float().mean() > 0.5
+    assert torch.equal(batch.lengths, torch.ceil(duration * rate).long())
+    assert batch.inputs.shape == (64, math.ceil(125 * rate), 1) and batch.times.shape == batch.inputs.shape[:2]
+    real = torch.arange(batch.inputs.shape[1]) < batch.lengths.unsqueeze(1)
+    expected = torch.sin(2 * math.pi * batch.times / period.unsqueeze(1) - shift.unsqueeze(1))
+    torch.testing.assert_close(batch.inputs[..., 0][real], expected[real])
+    assert (batch.inputs[..., 0][~real] == 0).all()
+    real_times = torch.where(real, batch.times, torch.zeros_like(batch.times))
+    assert (real_times.diff(dim=1)[real[:, 1:]] >= 0).all()
+    assert (real_times.max(1).values < duration).all()
+    assert task.steps_per_epoch == 625 and task.default_steps == 70 * 625
+
+
+@pytest.mark.parametrize("model_name", ["plstm", "lstm"])
+def test_frequency_padding_never_changes_the_prediction(model_name):
+    torch.manual_seed(0)
+    task = FrequencyTask(sampling="async", time_input=model_name == "lstm", max_duration=30.0, eval_size=16)
+    core = PhasedLSTM(task.input_size, 8) if model_name == "plstm" else build(
+        compose_config(["model=lstm", "model.hidden_size=8"]).model, "model", input_size=task.input_size)
+    net = task.network(core).eval()
+    batch = task.eval_batches("val")[0]
+    extra = 17
+    padded = Batch(torch.cat([batch.inputs, torch.randn(16, extra, task.input_size)], 1), batch.targets,
+                   torch.cat([batch.times, batch.times[:, -1:] + torch.rand(16, extra)], 1), batch.lengths)
+    with torch.no_grad():
+        torch.testing.assert_close(net(batch)[0], net(padded)[0])
+
+
+# --- bad input ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("overrides, needle", [
+    (["model=cwrnn", "model.hidden_size=10", "model.num_modules=3"], "model.hidden_size=10"),
+    (["model=cwrnn", "model.num_modules=null", "model.hidden_size=3", "model.clock_periods=[1,4,2]"],
+     "model.clock_periods=[1, 4, 2]"),
+    (["model=plstm", "model.open_ratio=0"], "model.open_ratio=0"),
+    (["model=plstm", "model.open_ratio=1.5"], "model.open_ratio=1.5"),
+])
+def test_bad_model_config(overrides, needle):
+    cfg = compose_config(overrides)
+    with pytest.raises(ConfigError) as error:
+        build(cfg.model, "model", input_size=1)
+    assert needle in str(error.value) and "\n" not in str(error.value)
+
+
+def test_bad_audio_files(tmp_path):
+    not_audio = tmp_path / "notes.wav"
+    not_audio.write_text("not a wav file")
+    short = tmp_path / "short.wav"
+    wavfile.write(short, 8000, np.ones(100, dtype=np.int16))
+    for kwargs, needle in [(dict(path=str(tmp_path / "missing.wav")), "an existing WAV file"),
+                           (dict(path=str(not_audio)), "a readable WAV file"),
+                           (dict(path=str(short), length=101), "length=101"),
+                           (dict(path=str(short), offset=50, length=60), "offset=50")]:
+        with pytest.raises(ConfigError, match=needle) as error:
+            AudioTask(**kwargs)
+        assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["model=cwrnn", "model.hidden_size=10", "model.num_modules=3"], "model.hidden_size=10 is invalid"),
+    (["task=audio", "task.path=/nonexistent/tone.wav"], "task.path='/nonexistent/tone.wav' is invalid"),
+])
+def test_bad_input_one_line_error_cli(tmp_path, args, needle):
+    result = run_cli([*args, *TINY, f"hydra.run.dir={tmp_path}"])
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0], result.stderr
+    assert json.loads((tmp_path / "result.json").read_text())["status"] == "failed"
