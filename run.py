@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from rnnbench.cli import check_group_choices
+from rnnbench.cli import preflight
 
 CONF = Path(__file__).resolve().parent / "conf"
 
@@ -29,5 +29,5 @@ def main(cfg: DictConfig) -> int:
 
 
 if __name__ == "__main__":
-    check_group_choices(CONF, sys.argv[1:])
+    preflight(CONF, sys.argv[1:])
     main()

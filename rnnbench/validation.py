@@ -60,11 +60,20 @@ def non_negative_float(field: str, value: object) -> None:
 
 
 def accepted_keys(target) -> set[str] | None:
-    """Keyword names a callable accepts, or None if it takes ``**kwargs``."""
-    params = inspect.signature(target).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    return {p.name for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+    """Keyword names a callable accepts, or None if it takes arbitrary ``**kwargs``.
+
+    For a class whose ``__init__`` forwards ``**kwargs`` to its base, the bases' names are included.
+    """
+    functions = [c.__init__ for c in target.__mro__ if "__init__" in vars(c)] if inspect.isclass(target) else [target]
+    names: set[str] = set()
+    for function in functions:
+        if function is object.__init__:
+            break
+        params = inspect.signature(function).parameters.values()
+        names |= {p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"}
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return names
+    return None
 
 
 def check_keys(group: str, keys: Iterable[str], valid: Iterable[str] | None) -> None:

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONF, TINY, compose_config, run_cli, run_inprocess
 
 from rnnbench.cli import group_options
+
+from conftest import CONF, TINY, compose_config, run_cli, run_inprocess
 
 MODELS = group_options(CONF, "model")
 TASKS = ["copy", "adding"]
