@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, run_cli, run_inprocess
 
 from rnnbench.models.gated import LSTM
 from rnnbench.tasks import mnist, ptb, sources, spoken
 from rnnbench.tasks.base import Batch
 from rnnbench.train import Trainer, TrainerConfig
 from rnnbench.validation import ConfigError
+
+from conftest import TINY, run_cli, run_inprocess
 
 PTB_TEXT = {"train": " the cat sat on the <unk> \n a dog ran N miles \n the end \n" * 30,
             "valid": " the dog sat \n a cat ran \n" * 10,
@@ -131,6 +132,17 @@ def test_psmnist_permutation_fixed_and_invertible(tmp_path):
     assert torch.equal(b.inputs[:, :, 0], a.inputs[:, order, 0])
     assert torch.equal(b.inputs[:, inverse, 0], a.inputs[:, :, 0])
     assert torch.equal(a.targets, b.targets)
+
+
+def test_row_by_row_variant(tmp_path):
+    write_mnist(tmp_path / "idx")
+    rows = mnist.MNISTTask(path=str(tmp_path / "idx"), val_size=10, pixels_per_step=28)
+    pixels = mnist.MNISTTask(path=str(tmp_path / "idx"), val_size=10)
+    a, b = next(iter(rows.eval_batches("test"))), next(iter(pixels.eval_batches("test")))
+    assert rows.input_size == 28 and a.inputs.shape == (20, 28, 28)
+    assert torch.equal(a.inputs.flatten(1), b.inputs[..., 0])
+    with pytest.raises(ConfigError, match="pixels_per_step"):
+        mnist.MNISTTask(path=str(tmp_path / "idx"), pixels_per_step=5)
 
 
 # ------------------------------------------------------------------------------------------------- PTB

