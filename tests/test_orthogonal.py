@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
-from conftest import TINY, run_cli
 
 from rnnbench.models.eurnn import EURNN, rotation_pairs
 from rnnbench.models.exprnn import ExpRNN
 from rnnbench.models.nnrnn import NNRNN
 from rnnbench.optim import Optimization
 from rnnbench.validation import ConfigError
+
+from conftest import TINY, run_cli
 
 torch.manual_seed(0)
 
@@ -158,6 +159,15 @@ def test_rotation_pairs_tunable():
     for first, second in rotation_pairs("fft", 16):                  # layer j: distance 16 / 2^(j+1)
         assert len(first) == 8 and len(set(first.tolist()) | set(second.tolist())) == 16
     assert [int((b - a)[0]) for a, b in rotation_pairs("fft", 16)] == [8, 4, 2, 1]
+
+
+@pytest.mark.parametrize("make", [lambda: ExpRNN(3, 6), lambda: NNRNN(3, 6)], ids=["exprnn", "nnrnn"])
+def test_matrix_exponential_once_per_forward_pass(make, monkeypatch):
+    model, calls = make(), []
+    matrix_exp = torch.linalg.matrix_exp
+    monkeypatch.setattr(torch.linalg, "matrix_exp", lambda A: calls.append(A) or matrix_exp(A))
+    model(torch.randn(2, 9, 3))
+    assert len(calls) == 1
 
 
 # --- invariants under training -------------------------------------------------------------------------------
