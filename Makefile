@@ -1,6 +1,7 @@
 # rnnbench — everything goes through the project venv.
 PY      := .venv/bin/python
 STAMP   := .venv/.installed
+# make reproduce TABLE=<experiment in conf/experiment/ | all> SCALE=cpu|paper
 TABLE   ?= all
 SCALE   ?= cpu
 
@@ -27,3 +28,12 @@ lint: install
 
 clean:
 	rm -rf outputs multirun .pytest_cache
+
+bench: install
+	$(PY) scripts/bench.py
+
+tables: install
+	$(PY) scripts/make_tables.py
+
+reproduce: install
+	$(PY) scripts/reproduce.py $(TABLE) $(SCALE)

@@ -1,0 +1,53 @@
+"""Figures from run records: learning curves per table cell (mean over seeds, min–max band)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from rnnbench.records import CURVES  # noqa: E402
+
+
+def seed_curves(run_dirs: list[str], metric: str) -> pd.DataFrame | None:
+    """Steps × seeds of ``metric`` (evaluation rows only), aligned on step."""
+    series = []
+    for run_dir in run_dirs:
+        path = Path(run_dir) / CURVES
+        if path.exists():
+            frame = pd.read_csv(path)
+            if metric in frame:
+                series.append(frame.dropna(subset=[metric]).set_index("step")[metric])
+    return pd.concat(series, axis=1) if series else None
+
+
+def learning_curves(cells, metric: str, title: str, out: Path, log_scale: bool = False) -> Path | None:
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    drawn = False
+    for cell in cells:
+        curves = seed_curves(cell.run_dirs, metric)
+        if curves is None:
+            continue
+        steps, values = curves.index.to_numpy(), curves.to_numpy()
+        line, = ax.plot(steps, np.nanmean(values, axis=1), label=f"{cell.row} · {cell.column} (n={curves.shape[1]})")
+        ax.fill_between(steps, np.nanmin(values, axis=1), np.nanmax(values, axis=1), color=line.get_color(),
+                        alpha=0.2, linewidth=0)
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set(xlabel="training step", ylabel=metric, title=title)
+    if log_scale:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return out

@@ -1,0 +1,174 @@
+"""Published-vs-ours tables from run records (``conf/table/*.yaml`` → Markdown, CSV, LaTeX).
+
+A table spec names its ``columns`` and ``rows``; each cell selects records by dotted paths
+(``model``, ``config.model.hidden_size``, ``config.task.sampling``, …), merged from the row, the column and
+the cell, and reads one value per record by a dotted path (``best.test/accuracy``, ``metrics.test/mse``,
+``constants.baseline_loss``, ``params``). Published values sit beside ours with their source and a
+tolerance (``relative`` and/or ``absolute``). ``claims`` state the papers' qualitative results as
+comparisons of two cells' means and are checked too.
+
+Cell verdicts: ``within`` / ``outside`` tolerance, ``no published value``, ``not run`` (no record),
+``diverged`` or ``failed`` (no completed record, at least one diverged / failed one).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from rnnbench.records import scan
+
+OPERATORS = {"<": np.less, ">": np.greater}
+
+
+def lookup(record: dict, path: str):
+    """Resolve a dotted path whose keys may themselves contain dots or slashes (``best.test/loss``)."""
+    node = record
+    while path:
+        if isinstance(node, dict) and path in node:
+            return node[path]
+        head, _, path = path.partition(".")
+        if not isinstance(node, dict) or head not in node:
+            return None
+        node = node[head]
+    return node
+
+
+def matches(record: dict, select: dict) -> bool:
+    return all(lookup(record, key) == value for key, value in select.items())
+
+
+@dataclass
+class Cell:
+    row: str
+    column: str
+    mean: float
+    std: float
+    n: int
+    n_diverged: int
+    n_failed: int
+    published: float | None
+    verdict: str
+    run_dirs: list
+
+
+def within(mean: float, published: float, tolerance: dict) -> bool:
+    bound = max(tolerance.get("absolute", 0.0), tolerance.get("relative", 0.0) * abs(published))
+    return abs(mean - published) <= bound
+
+
+def build_cell(records: list[dict], row: dict, column: dict, spec: dict) -> Cell:
+    cell_spec = (row.get("cells") or {}).get(column["label"], {})
+    select = {**row.get("select", {}), **column.get("select", {}), **cell_spec.get("select", {})}
+    metric = cell_spec.get("metric") or column.get("metric") or spec["metric"]
+    published = cell_spec.get("published", (row.get("published") or {}).get(column["label"]))
+    chosen = [r for r in records if matches(r, select)]
+    values = [lookup(r, metric) for r in chosen if r["status"] == "completed"]
+    values = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    n_diverged = sum(r["status"] == "diverged" for r in chosen)
+    n_failed = sum(r["status"] in ("failed", "interrupted") for r in chosen)
+    mean = float(np.mean(values)) if values else math.nan
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else (0.0 if values else math.nan)
+    if not values:
+        verdict = "diverged" if n_diverged else "failed" if n_failed else "not run"
+    elif published is None:
+        verdict = "no published value"
+    else:
+        verdict = "within" if within(mean, published, spec.get("tolerance", {})) else "outside"
+    return Cell(row["label"], column["label"], mean, std, len(values), n_diverged, n_failed, published, verdict,
+                sorted(r["run_dir"] for r in chosen))
+
+
+def normalise_columns(spec: dict) -> list[dict]:
+    return [{"label": c} if isinstance(c, str) else c for c in spec["columns"]]
+
+
+def build_table(spec: dict, records: list[dict]) -> tuple[list[Cell], list[dict]]:
+    """All cells, row by row, and the claims with their verdicts."""
+    columns = normalise_columns(spec)
+    cells = [build_cell(records, row, column, spec) for row in spec["rows"] for column in columns]
+    index = {(c.row, c.column): c for c in cells}
+    claims = []
+    for claim in spec.get("claims", []):
+        left, operator, right = claim["compare"]
+        a, b = index[tuple(left)], index[tuple(right)]
+        if a.n == 0 or b.n == 0:
+            verdict = "not run"
+        else:
+            verdict = "holds" if OPERATORS[operator](a.mean, b.mean) else "does not hold"
+        claims.append({"text": claim["text"], "verdict": verdict,
+                       "ours": f"{a.mean:{spec.get('format', '.4g')}} {operator} {b.mean:{spec.get('format', '.4g')}}"
+                       if a.n and b.n else ""})
+    return cells, claims
+
+
+def format_value(value: float | None, fmt: str) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:{fmt}}"
+
+
+def cell_text(cell: Cell, fmt: str) -> str:
+    ours = f"{format_value(cell.mean, fmt)} ± {format_value(cell.std, fmt)} (n={cell.n})" if cell.n else "—"
+    extra = []
+    if cell.n and (cell.n_diverged or cell.n_failed):
+        extra.append(f"+{cell.n_diverged} diverged, {cell.n_failed} failed")
+    published = format_value(cell.published, fmt) if cell.published is not None else "—"
+    return f"{ours} · published {published} · {cell.verdict}" + (f" ({'; '.join(extra)})" if extra else "")
+
+
+def column_formats(spec: dict) -> dict[str, str]:
+    return {c["label"]: c.get("format", spec.get("format", ".4g")) for c in normalise_columns(spec)}
+
+
+def markdown(spec: dict, cells: list[Cell], claims: list[dict], scale: str, note: str) -> str:
+    formats = column_formats(spec)
+    columns = list(formats)
+    lines = [f"# {spec['title']}", "", f"Scale: **{scale}**. {note}".rstrip(), "",
+             f"Published: {spec['source']}. Tolerance: {dict(spec.get('tolerance', {})) or 'none'}. "
+             "Cells: ours as mean ± std over seeds (n completed runs) · published · verdict.", "",
+             "| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for row in spec["rows"]:
+        row_cells = [c for c in cells if c.row == row["label"]]
+        lines.append(f"| {row['label']} | " + " | ".join(cell_text(c, formats[c.column]) for c in row_cells) + " |")
+    if claims:
+        lines += ["", "Claims of the paper, checked on our runs:", ""]
+        lines += [f"- {c['text']}: **{c['verdict']}**" + (f" ({c['ours']})" if c["ours"] else "") for c in claims]
+    return "\n".join(lines) + "\n"
+
+
+def latex_escape(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                 ("±", r"$\pm$"), ("·", r"$\cdot$"), ("—", "--"), ("~", r"$\sim$")):
+        text = text.replace(a, b)
+    return text
+
+
+def latex(spec: dict, cells: list[Cell], scale: str) -> str:
+    formats = column_formats(spec)
+    columns = list(formats)
+    lines = [r"\begin{tabular}{l" + "l" * len(columns) + "}", r"\toprule",
+             " & ".join(["", *map(latex_escape, columns)]) + r" \\", r"\midrule"]
+    for row in spec["rows"]:
+        row_cells = [c for c in cells if c.row == row["label"]]
+        lines.append(" & ".join([latex_escape(row["label"]),
+                                 *(latex_escape(cell_text(c, formats[c.column])) for c in row_cells)]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}",
+              f"% {latex_escape(spec['title'])} ({scale} scale); published: {latex_escape(spec['source'])}"]
+    return "\n".join(lines) + "\n"
+
+
+def csv_rows(cells: list[Cell]) -> list[dict]:
+    return [{"row": c.row, "column": c.column, "mean": c.mean, "std": c.std, "n": c.n,
+             "n_diverged": c.n_diverged, "n_failed": c.n_failed, "published": c.published, "verdict": c.verdict}
+            for c in cells]
+
+
+def load_spec(path: Path) -> dict:
+    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+
+
+def load_records(root: Path) -> list[dict]:
+    return scan(root) if Path(root).exists() else []

@@ -1,0 +1,189 @@
+"""`make bench`: forward + backward + optimiser step per iteration, every model against torch.nn.RNN/LSTM.
+
+Each (model, shape) is measured in a fresh subprocess (so peak memory is that run's own): warm-up
+iterations, then the median of several timed iterations. References torch.nn.RNN (tanh) and torch.nn.LSTM
+are timed in the same `make bench` run on the same shapes. Prints a table and writes results/bench.csv
+(results/bench_gpu.csv with --device cuda).
+
+    python scripts/bench.py                      # all models, all shapes, CPU, one thread
+    python scripts/bench.py --models rnn nnrnn --shapes copy_b10
+    python scripts/bench.py --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# name: (hidden, batch, seq_len, input_size, output_size, readout, warmup, iterations)
+SHAPES = {
+    "copy_b10": (128, 10, 220, 10, 9, "every", 3, 15),
+    "copy_b128": (128, 128, 220, 10, 9, "every", 2, 10),
+    "copy_b10_T880": (128, 10, 880, 10, 9, "every", 2, 7),
+    "psmnist": (512, 100, 784, 1, 10, "last", 1, 3),
+    "wide_b10": (512, 10, 220, 10, 9, "every", 2, 7),
+}
+DEFAULT_SHAPES = ["copy_b10", "copy_b128", "copy_b10_T880", "psmnist"]
+REFERENCES = {"torch_rnn": "torch.nn.RNN", "torch_lstm": "torch.nn.LSTM"}
+# label: (conf/model name, overrides); the wide shape compares CW-RNN's active-prefix loop with our RNN.
+MODELS = {
+    "rnn": ("rnn", []), "rnn_orth": ("rnn_orth", []), "exprnn": ("exprnn", []), "eurnn": ("eurnn", []),
+    "nnrnn": ("nnrnn", []), "lstm": ("lstm", []), "gru": ("gru", []), "plstm": ("plstm", []),
+    "cwrnn": ("cwrnn", ["model.num_modules=8"]), "cwrnn_g1": ("cwrnn", ["model.num_modules=1"]),
+}
+WIDE_ONLY = {"cwrnn_g1"}
+COLUMNS = ["model", "hidden", "batch", "seq_len", "device", "threads", "ms_per_iter", "ref_model",
+           "ref_ms_per_iter", "ratio", "peak_mem_mb"]
+
+
+def reference_for(label: str) -> str:
+    return "torch_lstm" if label in ("lstm", "plstm", "torch_lstm") else "torch_rnn"
+
+
+def build_core(label: str, hidden: int, input_size: int):
+    import torch
+    if label in REFERENCES:
+        kernel = torch.nn.RNN if label == "torch_rnn" else torch.nn.LSTM
+        rnn = kernel(input_size, hidden, batch_first=True)
+
+        class Reference(torch.nn.Module):
+            hidden_size = hidden
+
+            def __init__(self):
+                super().__init__()
+                self.rnn = rnn
+
+            def forward(self, x, state=None, *, times=None):
+                return self.rnn(x, state)
+        return Reference()
+    from hydra import compose, initialize_config_dir
+
+    from rnnbench.experiment import build
+    name, overrides = MODELS[label]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[f"model={name}", "~paper", f"model.hidden_size={hidden}", *overrides])
+    return build(cfg.model, "model", input_size=input_size)
+
+
+def measure(label: str, shape: str, device: str, compile_net: bool) -> dict:
+    """Runs in the worker subprocess."""
+    import torch
+
+    from rnnbench.optim import Optimization
+    from rnnbench.tasks.base import Batch, SequenceNetwork
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    hidden, batch, seq_len, input_size, output_size, readout, warmup, iterations = SHAPES[shape]
+    core = build_core(label, hidden, input_size)
+    net = SequenceNetwork(core, torch.nn.Linear(hidden, output_size), readout).to(device)
+    optimization = Optimization(net, _target_="torch.optim.RMSprop", lr=1e-4)
+    forward = torch.compile(net) if compile_net else net
+    inputs = torch.randn(batch, seq_len, input_size, device=device)
+    targets = torch.randint(0, output_size, (batch, seq_len) if readout == "every" else (batch,), device=device)
+    data = Batch(inputs, targets)
+
+    def iteration():
+        outputs, _ = forward(data)
+        loss = torch.nn.functional.cross_entropy(outputs.reshape(-1, output_size), targets.reshape(-1))
+        loss.backward()
+        optimization.step(net)
+
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    for _ in range(warmup):
+        iteration()
+    sync()
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        iteration()
+        sync()
+        times.append(time.perf_counter() - start)
+    if device.startswith("cuda"):
+        peak_mb = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"model": label, "hidden": hidden, "batch": batch, "seq_len": seq_len, "device": device,
+            "threads": torch.get_num_threads(), "ms_per_iter": 1000 * statistics.median(times),
+            "peak_mem_mb": peak_mb}
+
+
+def run_worker(label: str, shape: str, device: str, compile_net: bool) -> dict | None:
+    command = [sys.executable, __file__, "--worker", label, shape, "--device", device]
+    if compile_net:
+        command.append("--compile")
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"  {label} on {shape} failed: {result.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="*", default=[m for m in MODELS if m not in WIDE_ONLY])
+    parser.add_argument("--shapes", nargs="*", default=DEFAULT_SHAPES, choices=list(SHAPES))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--compile", action="store_true", help="torch.compile each network")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--worker", nargs=2, metavar=("MODEL", "SHAPE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(measure(*args.worker, args.device, args.compile)))
+        return 0
+    unknown = [m for m in args.models if m not in MODELS]
+    if unknown:
+        parser.error(f"unknown model {unknown[0]!r}; valid: {', '.join(MODELS)}")
+
+    from tabulate import tabulate
+    rows = []
+    for shape in args.shapes:
+        models = list(args.models) + (["cwrnn_g1"] if shape == "wide_b10" else [])
+        references = {ref: run_worker(ref, shape, args.device, False) for ref in REFERENCES}
+        for label in models:
+            result = run_worker(label, shape, args.device, args.compile)
+            if result is None:
+                continue
+            reference = references[reference_for(label)]
+            result.update(ref_model=REFERENCES[reference_for(label)],
+                          ref_ms_per_iter=reference["ms_per_iter"] if reference else float("nan"))
+            result["ratio"] = result["ms_per_iter"] / result["ref_ms_per_iter"]
+            rows.append(result)
+            print(f"  {shape:<14} {label:<9} {result['ms_per_iter']:9.1f} ms  ratio {result['ratio']:.2f}",
+                  flush=True)
+        for ref, result in references.items():
+            if result is not None:
+                rows.append({**result, "ref_model": REFERENCES[ref], "ref_ms_per_iter": result["ms_per_iter"],
+                             "ratio": 1.0})
+    out = args.out or ROOT / "results" / ("bench_gpu.csv" if args.device.startswith("cuda") else "bench.csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()} for row in rows)
+    print(tabulate([[row[c] for c in COLUMNS] for row in rows], headers=COLUMNS, floatfmt=".2f"))
+    scaling = {}
+    for row in rows:
+        if row["hidden"] == 128 and row["batch"] == 10:
+            scaling.setdefault(row["model"], {})[row["seq_len"]] = row["ms_per_iter"]
+    linear = [[m, t[880] / t[220]] for m, t in scaling.items() if 220 in t and 880 in t]
+    if linear:
+        print("\nCost growth in T (ms at T=880 / ms at T=220; linear = 4):")
+        print(tabulate(linear, headers=["model", "ratio"], floatfmt=".2f"))
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
