@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, compose_config, run_cli, run_inprocess
 from scipy.io import wavfile
 
 from rnnbench.experiment import build
@@ -17,6 +16,8 @@ from rnnbench.tasks.audio import AudioTask, load_wav
 from rnnbench.tasks.base import Batch, make_generator
 from rnnbench.tasks.frequency import FrequencyTask
 from rnnbench.validation import ConfigError
+
+from conftest import TINY, compose_config, run_cli, run_inprocess
 
 
 def module_slices(model):
