@@ -80,17 +80,20 @@ class PhasedLSTM(nn.Module):
         else:
             h, c = state
         W_t = self.recurrent.weight.t()
+        if self.peepholes is not None:
+            peep_input_forget, peep_output = self.peepholes[:2].reshape(-1), self.peepholes[2]
         outputs = []
         for u, k in zip(self.input_proj(x).unbind(1), gates.unbind(1), strict=True):
             pre = torch.addmm(u, h, W_t)
-            i, f, g, o = pre.split(H, 1)
+            input_forget, candidate, output = pre[:, :2 * H], pre[:, 2 * H:3 * H], pre[:, 3 * H:]
             if self.peepholes is not None:
-                i, f = i + self.peepholes[0] * c, f + self.peepholes[1] * c
-            c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                input_forget = torch.addcmul(input_forget, torch.cat((c, c), 1), peep_input_forget)
+            i, f = torch.sigmoid(input_forget).chunk(2, 1)
+            c_new = torch.addcmul(f * c, i, torch.tanh(candidate))
             if self.peepholes is not None:
-                o = o + self.peepholes[2] * c_new
-            h_new = torch.sigmoid(o) * torch.tanh(c_new)
-            c = k * c_new + (1 - k) * c
-            h = k * h_new + (1 - k) * h
+                output = torch.addcmul(output, c_new, peep_output)
+            h_new = torch.sigmoid(output) * torch.tanh(c_new)
+            c = torch.lerp(c, c_new, k)          # k ⊙ c̃ + (1 − k) ⊙ c, exactly c where k = 0
+            h = torch.lerp(h, h_new, k)
             outputs.append(h)
         return torch.stack(outputs, 1), (h, c)
