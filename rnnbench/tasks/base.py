@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rnnbench.validation import positive_int, require_choice
@@ -138,3 +139,18 @@ class GeneratedTask(Task):
             data = self.generate(self.eval_size, make_generator(self.device, self.name, split, self.data_seed))
             self._eval_sets[split] = split_batches(data, self.eval_batch_size)
         return self._eval_sets[split]
+
+
+class SequenceClassification:
+    """Mixin for tasks that classify a whole sequence at its last real step: cross-entropy loss; metrics
+    ``loss`` (mean CE) and ``accuracy``. Put it before the Task base: ``class X(SequenceClassification, Task)``."""
+
+    readout = "last"
+
+    def loss(self, outputs, batch):
+        return F.cross_entropy(outputs, batch.targets)
+
+    def metrics(self, outputs, batch):
+        ce = F.cross_entropy(outputs, batch.targets, reduction="sum")
+        correct = (outputs.argmax(-1) == batch.targets).sum()
+        return {"loss": (ce, batch.size), "accuracy": (correct, batch.size)}

@@ -24,9 +24,8 @@ import functools
 import math
 
 import torch
-import torch.nn.functional as F
 
-from rnnbench.tasks.base import Batch, GeneratedTask
+from rnnbench.tasks.base import Batch, GeneratedTask, SequenceClassification
 from rnnbench.validation import positive_float, positive_int, require, require_choice
 
 SAMPLINGS = {"standard": 1.0, "high_res": 10.0, "async": 1.0}   # samples per ms
@@ -34,10 +33,9 @@ PERIOD_RANGE = (1.0, 100.0)                                      # ms, log-unifo
 TARGET_BAND = (5.0, 6.0)                                         # ms: label 1
 
 
-class FrequencyTask(GeneratedTask):
+class FrequencyTask(SequenceClassification, GeneratedTask):
     name = "frequency"
     output_size = 2
-    readout = "last"
 
     def __init__(self, sampling: str = "standard", time_input: bool = False, min_duration: float = 15.0,
                  max_duration: float = 125.0, examples_per_epoch: int = 5000, epochs: int = 70,
@@ -92,11 +90,3 @@ class FrequencyTask(GeneratedTask):
         if self.time_input:
             channels.append(times / self.max_duration)
         return Batch(torch.stack(channels, -1), labels, times=times, lengths=lengths)
-
-    def loss(self, outputs, batch):
-        return F.cross_entropy(outputs, batch.targets)
-
-    def metrics(self, outputs, batch):
-        ce = F.cross_entropy(outputs, batch.targets, reduction="sum")
-        correct = (outputs.argmax(-1) == batch.targets).sum()
-        return {"loss": (ce, batch.size), "accuracy": (correct, batch.size)}

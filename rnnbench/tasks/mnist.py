@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from rnnbench.tasks.base import Batch, Task, make_generator
+from rnnbench.tasks.base import Batch, SequenceClassification, Task, make_generator
 from rnnbench.tasks.sources import cached, missing_source, package_file, user_path
 from rnnbench.validation import ConfigError, positive_int, require, require_choice
 
@@ -106,9 +105,8 @@ def pixel_permutation(seed: int) -> np.ndarray:
     return np.random.RandomState(seed).permutation(PIXELS)
 
 
-class MNISTTask(Task):
+class MNISTTask(SequenceClassification, Task):
     output_size = 10
-    readout = "last"
 
     def __init__(self, permute: bool = False, permutation_seed: int = 1234, val_size: int = 10000,
                  split_seed: int = 0, pixels_per_step: int = 1, eval_batch_size: int = 1000,
@@ -157,11 +155,3 @@ class MNISTTask(Task):
         require_choice("split", split, ("val", "test"))
         images, labels, size = self.images[split], self.labels[split], self.eval_batch_size
         return (self._batch(images[i:i + size], labels[i:i + size]) for i in range(0, len(labels), size))
-
-    def loss(self, outputs, batch):
-        return F.cross_entropy(outputs, batch.targets)
-
-    def metrics(self, outputs, batch):
-        ce = F.cross_entropy(outputs, batch.targets, reduction="sum")
-        correct = (outputs.argmax(-1) == batch.targets).sum()
-        return {"loss": (ce, batch.size), "accuracy": (correct, batch.size)}

@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.fft import dct
 
-from rnnbench.tasks.base import Batch, Task, make_generator
+from rnnbench.tasks.base import Batch, SequenceClassification, Task, make_generator
 from rnnbench.tasks.sources import missing_source, package_file, user_path
 from rnnbench.validation import ConfigError, positive_int, require, require_choice
 
@@ -177,8 +176,7 @@ def pad_end(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return padded, lengths
 
 
-class SpokenWordTask(Task):
-    readout = "last"
+class SpokenWordTask(SequenceClassification, Task):
 
     def __init__(self, source: str = "fsdd", path: str | None = None, words: list[str] | None = None,
                  examples_per_word: int = 7, val_fraction: float = 0.15, test_fraction: float = 0.15,
@@ -237,11 +235,3 @@ class SpokenWordTask(Task):
         data, size = self.data[split], self.eval_batch_size
         return [Batch(data.inputs[i:i + size], data.targets[i:i + size], lengths=data.lengths[i:i + size])
                 for i in range(0, data.size, size)]
-
-    def loss(self, outputs, batch):
-        return F.cross_entropy(outputs, batch.targets)
-
-    def metrics(self, outputs, batch):
-        ce = F.cross_entropy(outputs, batch.targets, reduction="sum")
-        correct = (outputs.argmax(-1) == batch.targets).sum()
-        return {"loss": (ce, batch.size), "accuracy": (correct, batch.size)}
