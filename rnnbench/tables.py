@@ -78,7 +78,8 @@ def build_cell(records: list[dict], row: dict, column: dict, spec: dict) -> Cell
     elif published is None:
         verdict = "no published value"
     else:
-        verdict = "within" if within(mean, published, spec.get("tolerance", {})) else "outside"
+        tolerance = column.get("tolerance", spec.get("tolerance", {}))
+        verdict = "within" if within(mean, published, tolerance) else "outside"
     return Cell(row["label"], column["label"], mean, std, len(values), n_diverged, n_failed, published, verdict,
                 sorted(r["run_dir"] for r in chosen))
 
@@ -133,6 +134,8 @@ def markdown(spec: dict, cells: list[Cell], claims: list[dict], scale: str, note
     for row in spec["rows"]:
         row_cells = [c for c in cells if c.row == row["label"]]
         lines.append(f"| {row['label']} | " + " | ".join(cell_text(c, formats[c.column]) for c in row_cells) + " |")
+    if spec.get("notes"):
+        lines += [""] + [f"Note: {note}" for note in spec["notes"]]
     if claims:
         lines += ["", "Claims of the paper, checked on our runs:", ""]
         lines += [f"- {c['text']}: **{c['verdict']}**" + (f" ({c['ours']})" if c["ours"] else "") for c in claims]
