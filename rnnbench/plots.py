@@ -27,10 +27,12 @@ def seed_curves(run_dirs: list[str], metric: str) -> pd.DataFrame | None:
 
 
 def learning_curves(cells, metric: str, title: str, out: Path, log_scale: bool = False) -> Path | None:
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    drawn = False
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    drawn, seen = False, set()
     for cell in cells:
-        curves = seed_curves(cell.run_dirs, metric)
+        runs = tuple(cell.run_dirs)
+        curves = None if runs in seen else seed_curves(cell.run_dirs, metric)
+        seen.add(runs)   # several columns (e.g. a metric and its parameter count) can share the same runs
         if curves is None:
             continue
         steps, values = curves.index.to_numpy(), curves.to_numpy()
@@ -45,7 +47,7 @@ def learning_curves(cells, metric: str, title: str, out: Path, log_scale: bool =
     if log_scale:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, metadata={"Software": None})
