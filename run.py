@@ -20,10 +20,11 @@ CONF = Path(__file__).resolve().parent / "conf"
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> int:
-    from rnnbench.experiment import run
+    from rnnbench.experiment import INTERRUPT_EXIT, run
 
     code = run(cfg, Path(HydraConfig.get().runtime.output_dir))
-    if code and HydraConfig.get().mode == RunMode.RUN:
+    # A failed job leaves a failed record and the sweep goes on; an interrupted one stops the whole sweep.
+    if code and (HydraConfig.get().mode == RunMode.RUN or code in INTERRUPT_EXIT.values()):
         sys.exit(code)
     return code
 
