@@ -101,9 +101,9 @@ def build_table(spec: dict, records: list[dict]) -> tuple[list[Cell], list[dict]
             verdict = "not run"
         else:
             verdict = "holds" if OPERATORS[operator](a.mean, b.mean) else "does not hold"
-        claims.append({"text": claim["text"], "verdict": verdict,
-                       "ours": f"{a.mean:{spec.get('format', '.4g')}} {operator} {b.mean:{spec.get('format', '.4g')}}"
-                       if a.n and b.n else ""})
+        fmt = spec.get("format", ".4g")
+        ours = f"ours: {a.mean:{fmt}} vs {b.mean:{fmt}}" if a.n and b.n else ""
+        claims.append({"text": claim["text"], "verdict": verdict, "ours": ours})
     return cells, claims
 
 
