@@ -56,7 +56,7 @@ def main() -> int:
             if spec.get("curve"):
                 figure = learning_curves(cells, spec["curve"], f"{spec['title']} ({scale})",
                                          out_root / "figures" / f"{stem}.png", spec.get("curve_log", False))
-            runs = sum(c.n + c.n_diverged + c.n_failed for c in cells)
+            runs = len(records)
             index.append(f"- [{spec['title']}](tables/{stem}.md) — {scale} scale, {runs} runs"
                          + (f", [curves](figures/{stem}.png)" if figure else ""))
             print(f"{stem}: {runs} runs, {sum(c.verdict == 'not run' for c in cells)} cells not run")
