@@ -1,9 +1,10 @@
-"""`make bench`: forward + backward + optimiser step per iteration, every model against torch.nn.RNN/LSTM.
+"""`make bench`: forward + backward + optimiser step per iteration, every model against torch's kernels.
 
 Each (model, shape) is measured in a fresh subprocess (so peak memory is that run's own): warm-up
-iterations, then the median of several timed iterations. References torch.nn.RNN (tanh) and torch.nn.LSTM
-are timed in the same `make bench` run on the same shapes. Prints a table and writes results/bench.csv
-(results/bench_gpu.csv with --device cuda).
+iterations, then the median of several timed iterations. References torch.nn.RNN (tanh), torch.nn.LSTM (for
+lstm, plstm) and torch.nn.GRU (for gru) are timed in the same `make bench` run on the same shapes. Prints a
+table and the project's speed goals checked on it, and writes results/bench.csv (results/bench_gpu.csv with
+--device cuda).
 
     python scripts/bench.py                      # all models, all shapes, CPU, one thread
     python scripts/bench.py --models rnn nnrnn --shapes copy_b10
@@ -33,8 +34,8 @@ SHAPES = {
     "psmnist": (512, 100, 784, 1, 10, "last", 1, 3),
     "wide_b10": (512, 10, 220, 10, 9, "every", 2, 7),
 }
-DEFAULT_SHAPES = ["copy_b10", "copy_b128", "copy_b10_T880", "psmnist"]
-REFERENCES = {"torch_rnn": "torch.nn.RNN", "torch_lstm": "torch.nn.LSTM"}
+DEFAULT_SHAPES = ["copy_b10", "copy_b128", "copy_b10_T880", "wide_b10", "psmnist"]
+REFERENCES = {"torch_rnn": "torch.nn.RNN", "torch_lstm": "torch.nn.LSTM", "torch_gru": "torch.nn.GRU"}
 # label: (conf/model name, overrides); the wide shape compares CW-RNN's active-prefix loop with our RNN.
 MODELS = {
     "rnn": ("rnn", []), "rnn_orth": ("rnn_orth", []), "exprnn": ("exprnn", []), "eurnn": ("eurnn", []),
@@ -47,13 +48,37 @@ COLUMNS = ["model", "hidden", "batch", "seq_len", "device", "threads", "ms_per_i
 
 
 def reference_for(label: str) -> str:
-    return "torch_lstm" if label in ("lstm", "plstm", "torch_lstm") else "torch_rnn"
+    return {"lstm": "torch_lstm", "plstm": "torch_lstm", "gru": "torch_gru"}.get(label, "torch_rnn")
+
+
+ORTHOGONAL_FAMILY = ("rnn", "rnn_orth", "exprnn", "eurnn", "nnrnn")
+COPY_SHAPES = ("copy_b10", "copy_b128")
+
+
+def goal_checks(rows: list[dict]) -> list[list]:
+    """The speed goals of the project, checked on this run: [goal, shape, value, bound, holds]."""
+    by_key = {(row["model"], row["hidden"], row["batch"], row["seq_len"]): row for row in rows}
+    shape_of = {SHAPES[name][:3]: name for name in SHAPES}
+    checks = []
+    for (model, hidden, batch, seq_len), row in by_key.items():
+        shape = shape_of[(hidden, batch, seq_len)]
+        if shape in COPY_SHAPES and model in ORTHOGONAL_FAMILY:
+            checks.append([f"{model} / torch.nn.RNN", shape, row["ratio"], 1.5])
+        if shape in COPY_SHAPES and model == "plstm":
+            checks.append(["plstm / torch.nn.LSTM", shape, row["ratio"], 2.0])
+        rnn = by_key.get(("rnn", hidden, batch, seq_len))
+        if model == "cwrnn" and hidden == 512 and rnn:
+            checks.append(["cwrnn (8 modules) / our rnn", shape, row["ms_per_iter"] / rnn["ms_per_iter"], 0.5])
+        short = by_key.get((model, hidden, batch, 220))
+        if seq_len == 880 and short:
+            checks.append([f"{model}: T=880 / T=220", shape, row["ms_per_iter"] / short["ms_per_iter"], 4.6])
+    return [[*check, "yes" if check[2] <= check[3] else "NO"] for check in checks]
 
 
 def build_core(label: str, hidden: int, input_size: int):
     import torch
     if label in REFERENCES:
-        kernel = torch.nn.RNN if label == "torch_rnn" else torch.nn.LSTM
+        kernel = {"torch_rnn": torch.nn.RNN, "torch_lstm": torch.nn.LSTM, "torch_gru": torch.nn.GRU}[label]
         rnn = kernel(input_size, hidden, batch_first=True)
 
         class Reference(torch.nn.Module):
@@ -173,14 +198,10 @@ def main() -> int:
         writer.writeheader()
         writer.writerows({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()} for row in rows)
     print(tabulate([[row[c] for c in COLUMNS] for row in rows], headers=COLUMNS, floatfmt=".2f"))
-    scaling = {}
-    for row in rows:
-        if row["hidden"] == 128 and row["batch"] == 10:
-            scaling.setdefault(row["model"], {})[row["seq_len"]] = row["ms_per_iter"]
-    linear = [[m, t[880] / t[220]] for m, t in scaling.items() if 220 in t and 880 in t]
-    if linear:
-        print("\nCost growth in T (ms at T=880 / ms at T=220; linear = 4):")
-        print(tabulate(linear, headers=["model", "ratio"], floatfmt=".2f"))
+    checks = goal_checks(rows)
+    if checks:
+        print("\nGoals (one run, ratios of times measured above):")
+        print(tabulate(checks, headers=["goal", "shape", "value", "bound", "holds"], floatfmt=".2f"))
     print(f"\nwrote {out}")
     return 0
 

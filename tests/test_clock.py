@@ -157,6 +157,50 @@ def test_plstm_respects_per_sample_timestamps():
     torch.testing.assert_close(default[0], together[0])
 
 
+def plstm_reference(model, x, times, h, c):
+    """The paper's equations, one autograd op at a time (no fused recurrence)."""
+    k, H = model.time_gate(times), model.hidden_size
+    W, U, b = model.input_proj.weight, model.recurrent.weight, model.input_proj.bias
+    p = model.peepholes if model.peepholes is not None else torch.zeros(3, H, dtype=x.dtype)
+    outputs = []
+    for t in range(x.shape[1]):
+        a_i, a_f, a_g, a_o = (x[:, t] @ W.T + b + h @ U.T).split(H, 1)
+        i, f = torch.sigmoid(a_i + p[0] * c), torch.sigmoid(a_f + p[1] * c)
+        c_cand = f * c + i * torch.tanh(a_g)
+        h_cand = torch.sigmoid(a_o + p[2] * c_cand) * torch.tanh(c_cand)
+        c = k[:, t] * c_cand + (1 - k[:, t]) * c
+        h = k[:, t] * h_cand + (1 - k[:, t]) * h
+        outputs.append(h)
+    return torch.stack(outputs, 1), h, c
+
+
+@pytest.mark.parametrize("peepholes", [True, False])
+def test_plstm_recurrence_and_its_backward_match_the_equations(peepholes):
+    torch.manual_seed(0)
+    model = PhasedLSTM(2, 5, peepholes=peepholes, open_ratio=0.4, leak=0.05, period_init_low=0.5,
+                       period_init_high=1.5, shift_max=3.0).double()
+    x = torch.randn(3, 9, 2, dtype=torch.float64)
+    times = torch.cumsum(torch.rand(3, 9, dtype=torch.float64), 1)
+    h0, c0 = (torch.randn(3, 5, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    outputs, (h, c) = model(x, (h0, c0), times=times)
+    expected = plstm_reference(model, x, times, h0, c0)
+    for ours, reference in zip((outputs, h, c), expected, strict=True):
+        torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-12)
+    k = model.time_gate(times)
+    assert (k > 0.1).any() and (k < 0.05).any()                               # open and closed (leaky) steps
+    weights = [torch.randn_like(t) for t in expected]                        # a loss touching every output
+    inputs = [h0, c0, *model.parameters()]
+    def weighted_sum(tensors):
+        return sum((w * t).sum() for w, t in zip(weights, tensors, strict=True))
+    ours = torch.autograd.grad(weighted_sum((outputs, h, c)), inputs, retain_graph=True)
+    reference = torch.autograd.grad(weighted_sum(expected), inputs, retain_graph=True)
+    for name, a, b in zip(["h0", "c0", *(n for n, _ in model.named_parameters())], ours, reference, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, msg=f"gradient of {name}")
+    outputs_only = torch.autograd.grad(outputs.sum(), inputs)                # no gradient into the final state
+    for a, b in zip(outputs_only, torch.autograd.grad(expected[0].sum(), inputs), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
 # --- audio task -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype, channels", [(np.int16, 1), (np.int16, 2), (np.float32, 1), (np.float32, 2)])

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from conftest import compose_config
 from rnnbench.experiment import build
 from rnnbench.tasks.base import Batch, SequenceNetwork
+
+from conftest import compose_config
 
 
 @pytest.mark.parametrize("model", ["rnn", "nnrnn"])

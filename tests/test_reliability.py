@@ -45,7 +45,7 @@ def wait_for_checkpoint(process, run_dir: Path, timeout=120):
 @pytest.mark.parametrize("model", FAMILIES)
 def test_sigkill_after_checkpoint_then_resume_is_bit_identical(tmp_path, model):
     available(model)
-    args = [f"model={model}", *SMALL, "trainer.max_steps=1500", "trainer.checkpoint_every=100"]
+    args = [f"model={model}", *SMALL, "trainer.max_steps=600", "trainer.checkpoint_every=50"]
     reference = run_cli([*args, f"hydra.run.dir={tmp_path / 'reference'}"])
     assert reference.returncode == 0, reference.stderr
 
@@ -56,7 +56,7 @@ def test_sigkill_after_checkpoint_then_resume_is_bit_identical(tmp_path, model):
     process.wait()
     assert record(killed)["status"] == "running"           # killed: never recorded as completed
     step_at_kill = json.loads((killed / "checkpoint.json").read_text())["step"]
-    assert step_at_kill < 1500
+    assert step_at_kill < 600
 
     resumed = run_cli([*args, f"hydra.run.dir={killed}"])
     assert resumed.returncode == 0, resumed.stderr
@@ -67,7 +67,7 @@ def test_sigkill_after_checkpoint_then_resume_is_bit_identical(tmp_path, model):
 
 
 def test_sigterm_records_interrupted_and_resumes(tmp_path):
-    args = ["model=rnn", *SMALL, "trainer.max_steps=3000", "trainer.checkpoint_every=100"]
+    args = ["model=rnn", *SMALL, "trainer.max_steps=1000", "trainer.checkpoint_every=50"]
     process = start(args, tmp_path)
     wait_for_checkpoint(process, tmp_path)
     process.send_signal(signal.SIGTERM)
@@ -78,7 +78,7 @@ def test_sigterm_records_interrupted_and_resumes(tmp_path):
     assert (tmp_path / "metrics.csv").exists()
     resumed = run_cli([*args, f"hydra.run.dir={tmp_path}"])
     assert resumed.returncode == 0 and record(tmp_path)["status"] == "completed"
-    assert record(tmp_path)["steps"] == 3000
+    assert record(tmp_path)["steps"] == 1000
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
