@@ -3,12 +3,13 @@
 Each (model, shape) is measured in a fresh subprocess (so peak memory is that run's own): warm-up
 iterations, then the median of several timed iterations. References torch.nn.RNN (tanh), torch.nn.LSTM (for
 lstm, plstm) and torch.nn.GRU (for gru) are timed in the same `make bench` run on the same shapes. Prints a
-table and the project's speed goals checked on it, and writes results/bench.csv (results/bench_gpu.csv with
---device cuda).
+table and the project's speed goals checked on it, and writes results/bench.csv and results/bench.md
+(results/bench_gpu.* with --device cuda).
 
     python scripts/bench.py                      # all models, all shapes, CPU, one thread
     python scripts/bench.py --models rnn nnrnn --shapes copy_b10
     python scripts/bench.py --device cuda
+    python scripts/bench.py --report results/bench.csv   # rebuild bench.md from the recorded CSV
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ SHAPES = {
     "copy_b10": (128, 10, 220, 10, 9, "every", 3, 15),
     "copy_b128": (128, 128, 220, 10, 9, "every", 2, 10),
     "copy_b10_T880": (128, 10, 880, 10, 9, "every", 2, 7),
-    "psmnist": (512, 100, 784, 1, 10, "last", 1, 3),
+    "psmnist": (512, 100, 784, 1, 10, "last", 1, 2),
     "wide_b10": (512, 10, 220, 10, 9, "every", 2, 7),
 }
 DEFAULT_SHAPES = ["copy_b10", "copy_b128", "copy_b10_T880", "wide_b10", "psmnist"]
@@ -162,6 +163,7 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compile", action="store_true", help="torch.compile each network")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--report", type=Path, metavar="CSV", help="rewrite the report of a recorded bench CSV")
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "SHAPE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -171,13 +173,30 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown model {unknown[0]!r}; valid: {', '.join(MODELS)}")
 
-    from tabulate import tabulate
+    if args.report:
+        rows, out = read_rows(args.report), args.report
+    else:
+        rows = measure_all(args.models, args.shapes, args.device, args.compile)
+        out = args.out or ROOT / "results" / ("bench_gpu.csv" if args.device.startswith("cuda") else "bench.csv")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()} for row in rows)
+    text = report(rows)
+    out.with_suffix(".md").write_text(text)
+    print(text)
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+    return 0
+
+
+def measure_all(models: list[str], shapes: list[str], device: str, compile_net: bool) -> list[dict]:
     rows = []
-    for shape in args.shapes:
-        models = list(args.models) + (["cwrnn_g1"] if shape == "wide_b10" else [])
-        references = {ref: run_worker(ref, shape, args.device, False) for ref in REFERENCES}
-        for label in models:
-            result = run_worker(label, shape, args.device, args.compile)
+    for shape in shapes:
+        labels = list(models) + (["cwrnn_g1"] if shape == "wide_b10" else [])
+        references = {ref: run_worker(ref, shape, device, False) for ref in REFERENCES}
+        for label in labels:
+            result = run_worker(label, shape, device, compile_net)
             if result is None:
                 continue
             reference = references[reference_for(label)]
@@ -191,19 +210,29 @@ def main() -> int:
             if result is not None:
                 rows.append({**result, "ref_model": REFERENCES[ref], "ref_ms_per_iter": result["ms_per_iter"],
                              "ratio": 1.0})
-    out = args.out or ROOT / "results" / ("bench_gpu.csv" if args.device.startswith("cuda") else "bench.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()} for row in rows)
-    print(tabulate([[row[c] for c in COLUMNS] for row in rows], headers=COLUMNS, floatfmt=".2f"))
+    return rows
+
+
+def read_rows(path: Path) -> list[dict]:
+    integers, texts = {"hidden", "batch", "seq_len", "threads"}, {"model", "device", "ref_model"}
+    with open(path, newline="") as f:
+        return [{k: v if k in texts else int(v) if k in integers else float(v) for k, v in row.items()}
+                for row in csv.DictReader(f)]
+
+
+def report(rows: list[dict]) -> str:
+    """The bench table and the goal checks as markdown (written next to the CSV)."""
+    from tabulate import tabulate
+    lines = ["# Benchmark", "", "Written by `make bench` (scripts/bench.py). Forward + backward + optimiser step per "
+             "iteration, median after warm-up; ratio = ms_per_iter / ref_ms_per_iter, both from this run.", "",
+             tabulate([[row[c] for c in COLUMNS] for row in rows], headers=COLUMNS, tablefmt="github",
+                      floatfmt=".2f")]
     checks = goal_checks(rows)
     if checks:
-        print("\nGoals (one run, ratios of times measured above):")
-        print(tabulate(checks, headers=["goal", "shape", "value", "bound", "holds"], floatfmt=".2f"))
-    print(f"\nwrote {out}")
-    return 0
+        lines += ["", "## Goals", "",
+                  tabulate(checks, headers=["goal", "shape", "value", "bound", "holds"], tablefmt="github",
+                           floatfmt=".2f")]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

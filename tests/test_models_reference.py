@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from rnnbench.experiment import build
 from rnnbench.models.activations import ModReLU
 from rnnbench.models.gated import GRU, LSTM
 from rnnbench.models.init import recurrent_init, skew_init
 from rnnbench.models.rnn import RNN
+
+from conftest import compose_config
 
 torch.manual_seed(0)
 
@@ -39,6 +42,43 @@ def test_rnn_matches_hand_loop(nonlinearity):
         h = f(h @ W.T + x[:, t].numpy() @ U.T + b)
         np.testing.assert_allclose(out[:, t].detach().numpy(), h, atol=1e-12)
     np.testing.assert_allclose(h_last.detach().numpy(), h, atol=1e-12)
+
+
+def autograd_elman(model, x, h0):
+    """The same recurrence, one autograd op at a time through the activation module."""
+    W, h, outputs = model.recurrent_matrix(), h0, []
+    for u in model.input_proj(x).unbind(1):
+        h = model.activation(u + h @ W.T)
+        outputs.append(h)
+    return torch.stack(outputs, 1), h
+
+
+@pytest.mark.parametrize("model_name, nonlinearity", [("rnn", "tanh"), ("rnn", "relu"), ("rnn", "modrelu"),
+                                                      ("exprnn", "modrelu"), ("nnrnn", "modrelu")])
+def test_fused_recurrence_backward_matches_autograd(model_name, nonlinearity):
+    """ElmanRecurrence's hand-written backward gives autograd's gradients for every parameter and h0."""
+    torch.manual_seed(1)
+    model = build(compose_config([f"model={model_name}", "~paper", "model.hidden_size=6",
+                                  f"model.nonlinearity={nonlinearity}"]).model, "model", input_size=3).double()
+    if nonlinearity == "modrelu":
+        torch.nn.init.uniform_(model.activation.bias, -0.5, 0.2)     # some units cut off, some passed
+    x = torch.randn(4, 7, 3, dtype=torch.float64)
+    h0 = torch.randn(4, 6, dtype=torch.float64, requires_grad=True)
+    inputs = [h0, *model.parameters()]
+    names = ["h0", *(name for name, _ in model.named_parameters())]
+    out_weights, last_weights = torch.randn(4, 7, 6, dtype=torch.float64), torch.randn(4, 6, dtype=torch.float64)
+    results = []
+    for forward in (model, lambda x, h: autograd_elman(model, x, h)):
+        out, last = forward(x, h0)
+        results.append((out, last, torch.autograd.grad((out * out_weights).sum() + (last * last_weights).sum(),
+                                                       inputs)))
+    (out, last, grads), (ref_out, ref_last, ref_grads) = results
+    torch.testing.assert_close(out, ref_out, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(last, ref_last, rtol=1e-12, atol=1e-12)
+    if nonlinearity != "tanh":
+        assert (out == 0).any() and (out != 0).any()                  # both branches of the kink exercised
+    for name, a, b in zip(names, grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, msg=f"gradient of {name}")
 
 
 def test_modrelu_definition():

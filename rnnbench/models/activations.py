@@ -2,6 +2,11 @@
 
 modReLU (Arjovsky et al. 2016; real form as in expRNN/nnRNN): ``f(z) = sign(z) · relu(|z| + b)`` with a
 learned bias ``b`` per unit, initialised U(−0.01, 0.01).
+
+Besides the modules (used where autograd records each step), the fused recurrences need two things per
+non-linearity: :func:`activate_`, applied in place to a pre-activation buffer, and :func:`slope`, the derivative
+∂h/∂z written as a function of the output h alone (so the backward needs no stored pre-activations):
+    tanh: 1 − h²;   relu: 1[h > 0];   modReLU: 1[h ≠ 0]  (and ∂h/∂b = sign(h)).
 """
 
 from __future__ import annotations
@@ -28,3 +33,20 @@ def make_activation(name: str, features: int) -> nn.Module:
     if name == "modrelu":
         return ModReLU(features)
     return nn.Tanh() if name == "tanh" else nn.ReLU()
+
+
+def activate_(z: torch.Tensor, name: str, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """h = f(z), overwriting z (no autograd); ``bias`` is modReLU's b."""
+    if name == "tanh":
+        return z.tanh_()
+    if name == "relu":
+        return z.relu_()
+    sign = torch.sign(z)
+    return z.abs_().add_(bias).relu_().mul_(sign)
+
+
+def slope(h: torch.Tensor, name: str) -> torch.Tensor:
+    """∂h/∂z from the output h = f(z)."""
+    if name == "tanh":
+        return 1 - h.square()
+    return (h > 0 if name == "relu" else h != 0).to(h.dtype)

@@ -14,9 +14,10 @@ blocks once per forward pass, so no optimiser step can create a slow ← fast co
 
 Compute: the input projection W_I x + b is computed for all steps in one matmul before the loop. When every
 period divides the next (e.g. the exponential default), the active modules at step t are a prefix 0..m, and
-only those rows are computed: ``h = cat([f(h W[:n]ᵀ + u[:, :n]), h[:, n:]])`` with n from a precomputed
-list of Python ints (no host sync). Otherwise the rows up to the slowest active module are computed and a
-per-step mask keeps the inactive modules among them unchanged.
+only those rows are computed: ``h[:, :n] = f(h W[:n]ᵀ + u[:, :n])``, ``h[:, n:]`` copied, with n from a
+precomputed list of Python ints (no host sync). Otherwise the rows up to the slowest active module are computed
+and a per-step mask keeps the inactive modules among them unchanged. The loop and its hand-written backward are
+:class:`rnnbench.models.recurrence.ElmanRecurrence` with this schedule.
 
 ``times`` is ignored. The step counter restarts at 0 in every forward call; a continued sequence
 (``state`` passed back in) therefore restarts the clock.
@@ -31,9 +32,10 @@ from itertools import pairwise
 import torch
 from torch import nn
 
+from rnnbench.models.recurrence import ElmanRecurrence
 from rnnbench.validation import positive_float, positive_int, require, require_choice
 
-NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu}
+NONLINEARITIES = ("tanh", "relu")
 
 
 def exponential_periods(num_modules: int) -> list[int]:
@@ -53,7 +55,7 @@ class ClockworkRNN(nn.Module):
         clock_periods, module_sizes = self._check_structure(hidden_size, num_modules, clock_periods, module_sizes)
         self.hidden_size = hidden_size
         self.clock_periods, self.module_sizes = clock_periods, module_sizes
-        self.nonlinearity, self.activation = nonlinearity, NONLINEARITIES[nonlinearity]
+        self.nonlinearity = nonlinearity
         self.module_offsets = [sum(module_sizes[:i]) for i in range(len(module_sizes) + 1)]
         self.input_proj = nn.Linear(input_size, hidden_size, bias=bias)
         nn.init.normal_(self.input_proj.weight, 0.0, init_std)
@@ -116,14 +118,6 @@ class ClockworkRNN(nn.Module):
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, *, times=None):
         """x ``[B, T, I]`` → outputs ``[B, T, H]``, final state ``[B, H]``."""
-        W = self.recurrent_matrix()
-        W_t_prefix = {n: W[:n].t() for n in set(self.module_offsets[1:])}
-        h = x.new_zeros(x.shape[0], self.hidden_size) if state is None else state
-        outputs = []
-        for u, (n, mask) in zip(self.input_proj(x).unbind(1), self.schedule(x.shape[1], x.device), strict=True):
-            updated = self.activation(torch.addmm(u[:, :n], h, W_t_prefix[n]))
-            if mask is not None:
-                updated = torch.where(mask, updated, h[:, :n])
-            h = updated if n == self.hidden_size else torch.cat([updated, h[:, n:]], 1)
-            outputs.append(h)
-        return torch.stack(outputs, 1), h
+        h0 = x.new_zeros(x.shape[0], self.hidden_size) if state is None else state
+        return ElmanRecurrence.apply(self.input_proj(x), h0, self.recurrent_matrix(), self.nonlinearity, None,
+                                     self.schedule(x.shape[1], x.device))

@@ -7,7 +7,8 @@ RNN-orth (Kerg et al. 2019's baseline) is this model with ``recurrent_init=ortho
 
 Structured models (expRNN, EURNN, nnRNN) subclass it and override :meth:`recurrent_matrix`, which is
 called once per forward pass; the time loop is shared: input projections for all steps in one matmul,
-then one ``addmm`` and one activation per step over ``unbind``-ed inputs.
+then :class:`rnnbench.models.recurrence.ElmanRecurrence` (one ``addmm`` and an in-place activation per step,
+a hand-written backward-through-time).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch import nn
 
 from rnnbench.models.activations import make_activation
 from rnnbench.models.init import recurrent_init as make_recurrent_init
+from rnnbench.models.recurrence import ElmanRecurrence
 from rnnbench.validation import positive_int
 
 
@@ -26,7 +28,7 @@ class RNN(nn.Module):
         super().__init__()
         positive_int("input_size", input_size)
         positive_int("hidden_size", hidden_size)
-        self.hidden_size = hidden_size
+        self.hidden_size, self.nonlinearity = hidden_size, nonlinearity
         self.activation = make_activation(nonlinearity, hidden_size)
         self.input_proj = nn.Linear(input_size, hidden_size, bias=bias)
         nn.init.kaiming_normal_(self.input_proj.weight, nonlinearity="relu")
@@ -41,10 +43,6 @@ class RNN(nn.Module):
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, *, times=None):
         """x ``[B, T, I]`` → outputs ``[B, T, H]``, final state ``[B, H]``."""
-        W_t = self.recurrent_matrix().t()
-        h = x.new_zeros(x.shape[0], self.hidden_size) if state is None else state
-        outputs = []
-        for u in self.input_proj(x).unbind(1):
-            h = self.activation(torch.addmm(u, h, W_t))
-            outputs.append(h)
-        return torch.stack(outputs, 1), h
+        h0 = x.new_zeros(x.shape[0], self.hidden_size) if state is None else state
+        return ElmanRecurrence.apply(self.input_proj(x), h0, self.recurrent_matrix(), self.nonlinearity,
+                                     getattr(self.activation, "bias", None))
