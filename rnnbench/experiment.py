@@ -114,6 +114,8 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
         require(isinstance(threads, int) and threads >= 0, "threads", threads, "0 (torch default) or a count")
         if threads:
             torch.set_num_threads(threads)
+        require(isinstance(cfg.flush_denormal, bool), "flush_denormal", cfg.flush_denormal, "true or false")
+        torch.set_flush_denormal(cfg.flush_denormal)
         seed_everything(cfg.seed)
         trainer_config = build(OmegaConf.merge({"_target_": f"{TrainerConfig.__module__}.TrainerConfig"},
                                                cfg.trainer), "trainer")

@@ -1,10 +1,10 @@
 """`make bench`: forward + backward + optimiser step per iteration, every model against torch's kernels.
 
-Each (model, shape) is measured in a fresh subprocess (so peak memory is that run's own): warm-up
-iterations, then the median of several timed iterations. References torch.nn.RNN (tanh), torch.nn.LSTM (for
-lstm, plstm) and torch.nn.GRU (for gru) are timed in the same `make bench` run on the same shapes. Prints a
-table and the project's speed goals checked on it, and writes results/bench.csv and results/bench.md
-(results/bench_gpu.* with --device cuda).
+Each (model, shape) is measured in fresh subprocesses (so peak memory is that run's own): warm-up iterations,
+then the median of several timed iterations; the fastest of 1–3 processes per shape is kept. References
+torch.nn.RNN (tanh), torch.nn.LSTM (for lstm, plstm) and torch.nn.GRU (for gru) are timed in the same
+`make bench` run on the same shapes. Prints a table and the project's speed goals checked on it, and writes
+results/bench.csv and results/bench.md (results/bench_gpu.* with --device cuda).
 
     python scripts/bench.py                      # all models, all shapes, CPU, one thread
     python scripts/bench.py --models rnn nnrnn --shapes copy_b10
@@ -27,13 +27,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# name: (hidden, batch, seq_len, input_size, output_size, readout, warmup, iterations)
+# name: (hidden, batch, seq_len, input_size, output_size, readout, warmup, iterations, processes)
 SHAPES = {
-    "copy_b10": (128, 10, 220, 10, 9, "every", 3, 15),
-    "copy_b128": (128, 128, 220, 10, 9, "every", 2, 10),
-    "copy_b10_T880": (128, 10, 880, 10, 9, "every", 2, 7),
-    "psmnist": (512, 100, 784, 1, 10, "last", 1, 2),
-    "wide_b10": (512, 10, 220, 10, 9, "every", 2, 7),
+    "copy_b10": (128, 10, 220, 10, 9, "every", 3, 15, 3),
+    "copy_b128": (128, 128, 220, 10, 9, "every", 2, 10, 3),
+    "copy_b10_T880": (128, 10, 880, 10, 9, "every", 2, 7, 2),
+    "psmnist": (512, 100, 784, 1, 10, "last", 1, 2, 1),
+    "wide_b10": (512, 10, 220, 10, 9, "every", 2, 7, 3),
 }
 DEFAULT_SHAPES = ["copy_b10", "copy_b128", "copy_b10_T880", "wide_b10", "psmnist"]
 REFERENCES = {"torch_rnn": "torch.nn.RNN", "torch_lstm": "torch.nn.LSTM", "torch_gru": "torch.nn.GRU"}
@@ -108,8 +108,9 @@ def measure(label: str, shape: str, device: str, compile_net: bool) -> dict:
     from rnnbench.optim import Optimization
     from rnnbench.tasks.base import Batch, SequenceNetwork
     torch.set_num_threads(1)
+    torch.set_flush_denormal(True)          # as training does (config flush_denormal), for ours and the references
     torch.manual_seed(0)
-    hidden, batch, seq_len, input_size, output_size, readout, warmup, iterations = SHAPES[shape]
+    hidden, batch, seq_len, input_size, output_size, readout, warmup, iterations, _ = SHAPES[shape]
     core = build_core(label, hidden, input_size)
     net = SequenceNetwork(core, torch.nn.Linear(hidden, output_size), readout).to(device)
     optimization = Optimization(net, _target_="torch.optim.RMSprop", lr=1e-4)
@@ -146,14 +147,19 @@ def measure(label: str, shape: str, device: str, compile_net: bool) -> dict:
 
 
 def run_worker(label: str, shape: str, device: str, compile_net: bool) -> dict | None:
+    """The fastest of the shape's fresh processes (each reports its median): a process's own noise (placement,
+    page faults, a neighbour's load) only ever adds time."""
     command = [sys.executable, __file__, "--worker", label, shape, "--device", device]
     if compile_net:
         command.append("--compile")
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        print(f"  {label} on {shape} failed: {result.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
-        return None
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    results = []
+    for _ in range(SHAPES[shape][-1]):
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            print(f"  {label} on {shape} failed: {result.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+            return None
+        results.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    return min(results, key=lambda r: r["ms_per_iter"])
 
 
 def main() -> int:

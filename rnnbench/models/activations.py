@@ -6,7 +6,7 @@ learned bias ``b`` per unit, initialised U(−0.01, 0.01).
 Besides the modules (used where autograd records each step), the fused recurrences need two things per
 non-linearity: :func:`activate_`, applied in place to a pre-activation buffer, and :func:`slope`, the derivative
 ∂h/∂z written as a function of the output h alone (so the backward needs no stored pre-activations):
-    tanh: 1 − h²;   relu: 1[h > 0];   modReLU: 1[h ≠ 0]  (and ∂h/∂b = sign(h)).
+    tanh: 1 − h²;   relu: 1[h > 0];   modReLU: 1[h ≠ 0]  (and ∂h/∂b = sign(h) on the updated units).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def activate_(z: torch.Tensor, name: str, bias: torch.Tensor | None = None) -> t
 
 
 def slope(h: torch.Tensor, name: str) -> torch.Tensor:
-    """∂h/∂z from the output h = f(z)."""
+    """∂h/∂z from the output h = f(z), as one new tensor (no further temporaries: these span all steps)."""
     if name == "tanh":
-        return 1 - h.square()
-    return (h > 0 if name == "relu" else h != 0).to(h.dtype)
+        return torch.square(h).neg_().add_(1)
+    derivative = torch.sign(h)                                   # relu: h ≥ 0, so sign(h) is 1[h > 0]
+    return derivative if name == "relu" else derivative.abs_()

@@ -55,13 +55,13 @@ class ElmanRecurrence(torch.autograd.Function):
         steps, batch, hidden = states.shape[0] - 1, states.shape[1], states.shape[2]
         schedule = ctx.schedule
         full = all(n == hidden and mask is None for n, mask in schedule)
-        gains = slope(states[1:], ctx.nonlinearity)                      # ∂h_t/∂z_t, 0 where a unit was copied
+        gain_buffer = slope(states[1:], ctx.nonlinearity)                # ∂h_t/∂z_t, 0 where a unit was copied
         if not full:
             updated = update_indicator(schedule, hidden, states)          # [T, H]
-            gains.mul_(updated.unsqueeze(1))
+            gain_buffer.mul_(updated.unsqueeze(1))
             carries = (1 - updated).unbind(0)
             weight_rows = {n: weight[:n] for n, _ in schedule}
-        gains = gains.unbind(0)
+        gains = gain_buffer.unbind(0)
         d_states = states.new_empty(steps + 1, batch, hidden)            # δh_t, including ∂L/∂h_t
         d_states[steps] = 0 if grad_h is None else grad_h
         d_pre = states.new_empty(steps, batch, hidden)                   # δz_t
@@ -78,8 +78,8 @@ class ElmanRecurrence(torch.autograd.Function):
                 torch.addmm(d_h[t + 1] * carries[t], d_z[t][:, :n], weight_rows[n], out=d_h[t])
         d_weight = weight_gradient(d_pre, states[:-1], schedule)
         d_bias = None
-        if modrelu_bias is not None and ctx.needs_input_grad[4]:
-            d_bias = (d_pre * states[1:].sign()).sum((0, 1))
+        if modrelu_bias is not None and ctx.needs_input_grad[4]:                # reuse the gains' storage
+            d_bias = torch.sign(states[1:], out=gain_buffer).mul_(d_pre).sum((0, 1))
         return d_pre.transpose(0, 1), d_states[0], d_weight, None, d_bias, None
 
 
