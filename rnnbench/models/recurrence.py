@@ -13,7 +13,8 @@ f′_t comes from the outputs alone (:func:`rnnbench.models.activations.slope`),
 
 An optional ``schedule`` (one ``(n, mask)`` per step) updates only the first n units, and among them only
 those where ``mask`` (``[n]`` bool, or None for all) is set; the others are copied from h_{t−1} and carry their
-gradient straight through (the Clockwork RNN's active modules).
+gradient straight through (the Clockwork RNN's active modules); δW then accumulates per step over the computed
+rows only, so the backward, like the forward, costs in proportion to the active units.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ class ElmanRecurrence(torch.autograd.Function):
             gain_buffer.mul_(updated.unsqueeze(1))
             carries = (1 - updated).unbind(0)
             weight_rows = {n: weight[:n] for n, _ in schedule}
+            d_weight = weight.new_zeros(hidden, hidden)
+            d_weight_rows = {n: d_weight[:n] for n in weight_rows}
+            h = states.unbind(0)
         gains = gain_buffer.unbind(0)
         d_states = states.new_empty(steps + 1, batch, hidden)            # δh_t, including ∂L/∂h_t
         d_states[steps] = 0 if grad_h is None else grad_h
@@ -74,9 +78,15 @@ class ElmanRecurrence(torch.autograd.Function):
             if full:
                 torch.mm(d_z[t], weight, out=d_h[t])
             else:                                                         # copied units pass δh straight back
-                n = schedule[t][0]
-                torch.addmm(d_h[t + 1] * carries[t], d_z[t][:, :n], weight_rows[n], out=d_h[t])
-        d_weight = weight_gradient(d_pre, states[:-1], schedule)
+                n, mask = schedule[t]
+                d_weight_rows[n].addmm_(d_z[t][:, :n].t(), h[t])          # δW[:n] += δz_t[:n] h_{t−1}ᵀ
+                torch.mm(d_z[t][:, :n], weight_rows[n], out=d_h[t])
+                if n < hidden:
+                    d_h[t][:, n:] += d_h[t + 1][:, n:]
+                if mask is not None:
+                    d_h[t][:, :n].addcmul_(d_h[t + 1][:, :n], carries[t][:n])
+        if full:                                                          # δW = Σ_t δz_t h_{t−1}ᵀ in one matmul
+            d_weight = d_pre.reshape(-1, hidden).t() @ states[:-1].reshape(-1, hidden)
         d_bias = None
         if modrelu_bias is not None and ctx.needs_input_grad[4]:                # reuse the gains' storage
             d_bias = torch.sign(states[1:], out=gain_buffer).mul_(d_pre).sum((0, 1))
@@ -95,18 +105,3 @@ def update_indicator(schedule, hidden: int, like: torch.Tensor) -> torch.Tensor:
             rows.append(row)
         index.append(patterns[key])
     return torch.stack(rows)[torch.tensor(index, device=like.device)]
-
-
-def weight_gradient(d_pre: torch.Tensor, previous: torch.Tensor, schedule) -> torch.Tensor:
-    """δW = Σ_t δz_t h_{t−1}ᵀ; with a partial schedule, one matmul per row count n over the steps that use it."""
-    hidden = d_pre.shape[2]
-    steps_by_rows = {}
-    for t, (n, _) in enumerate(schedule):
-        steps_by_rows.setdefault(n, []).append(t)
-    if list(steps_by_rows) == [hidden]:
-        return d_pre.reshape(-1, hidden).t() @ previous.reshape(-1, hidden)
-    d_weight = d_pre.new_zeros(hidden, hidden)
-    for n, steps in steps_by_rows.items():
-        index = torch.tensor(steps, device=d_pre.device)
-        d_weight[:n] += d_pre[index, :, :n].reshape(-1, n).t() @ previous[index].reshape(-1, hidden)
-    return d_weight
