@@ -66,21 +66,32 @@ class PhasedLSTM(nn.Module):
 
     def time_gate(self, times: torch.Tensor) -> torch.Tensor:
         """k ``[B, T, H]`` for timestamps ``[B, T]`` (leak only in training mode)."""
-        period = self.log_period.exp()
-        open_ratio = self.log_open_ratio.exp().clamp(max=1.0)
-        phase = torch.remainder(times.unsqueeze(-1) - self.shift, period) / period
+        return self.time_gate_by_step(times).permute(2, 0, 1)
+
+    def time_gate_by_step(self, times: torch.Tensor) -> torch.Tensor:
+        """k ``[T, H, B]`` (the recurrence's layout) for timestamps ``[B, T]``."""
+        period = self.log_period.exp().unsqueeze(-1)                       # [H, 1]
+        open_ratio = self.log_open_ratio.exp().clamp(max=1.0).unsqueeze(-1)
+        phase = torch.remainder(times.t().unsqueeze(1) - self.shift.unsqueeze(-1), period) / period
         leak = self.leak if self.training else 0.0
         tent = 1 - (2 * phase / open_ratio - 1).abs()           # 2φ/r_on rising, then 2 − 2φ/r_on falling
         return torch.where(phase < open_ratio, tent, leak * phase)
 
     def forward(self, x: torch.Tensor, state=None, *, times: torch.Tensor | None = None):
-        """x ``[B, T, I]``, times ``[B, T]`` → outputs ``[B, T, H]``, final state ``(h, c)``."""
+        """x ``[B, T, I]``, times ``[B, T]`` → outputs ``[B, T, H]``, final state ``(h, c)``.
+
+        Timestamps shared by the whole batch (``times`` None, or expanded from one row) give one gate row,
+        broadcast over the batch."""
         batch, steps = x.shape[0], x.shape[1]
         if times is None:
-            times = torch.arange(steps, device=x.device, dtype=x.dtype).expand(batch, steps)
+            times = torch.arange(steps, device=x.device, dtype=x.dtype).unsqueeze(0)
+        elif times.stride(0) == 0:
+            times = times[:1]
         if state is None:
             state = (x.new_zeros(batch, self.hidden_size),) * 2
-        outputs, h, c = PhasedLSTMRecurrence.apply(self.input_proj(x), self.time_gate(times.to(x.dtype)), *state,
+        projected = torch.baddbmm(self.input_proj.bias.view(1, -1, 1),             # W x_t + b: [T, 4H, B]
+                                  self.input_proj.weight.expand(steps, -1, -1), x.permute(1, 2, 0))
+        outputs, h, c = PhasedLSTMRecurrence.apply(projected, self.time_gate_by_step(times.to(x.dtype)), *state,
                                                    self.recurrent.weight, self.peepholes)
         return outputs, (h, c)
 
@@ -88,102 +99,111 @@ class PhasedLSTM(nn.Module):
 class PhasedLSTMRecurrence(torch.autograd.Function):
     """The Phased LSTM recurrence over all steps, with a hand-written backward-through-time.
 
-    Inputs: ``projected`` ``[B, T, 4H]`` (W x_t + b, gate order i, f, g, o), ``gates`` k ``[B, T, H]``,
-    ``h0``, ``c0`` ``[B, H]``, ``weight`` U ``[4H, H]``, ``peepholes`` ``[3, H]`` (p_i, p_f, p_o) or None.
-    Returns outputs ``[B, T, H]`` and the final ``h``, ``c``.
+    Inputs: ``projected`` ``[T, 4H, B]`` (W x_t + b, gate order i, f, g, o), ``gates`` k ``[T, H, B]`` (or
+    ``[T, H, 1]``, shared by the batch), ``h0``, ``c0`` ``[B, H]``, ``weight`` U ``[4H, H]``, ``peepholes``
+    ``[3, H]`` (p_i, p_f, p_o) or None. Returns outputs ``[B, T, H]`` and the final ``h``, ``c`` ``[B, H]``.
 
-    Layout, chosen so that a step is ~10 tensor ops: buffers are time-major; h and c sit side by side in one
-    ``[T + 1, B, 2, H]`` state buffer (and h̃, c̃ in one candidate buffer), so a single ``lerp`` applies the time
-    gate to both and a single multiply carries both gradients back; per-step views are made once with
-    ``unbind`` before each loop.
+    Layout, chosen so that a step is ~10 tensor ops on contiguous memory: the loops run feature-major (batch
+    last), so a step's pre-activations are one ``addmm(u_t, U, h_t)`` into a ``[4H, B]`` block whose gate rows
+    i, f, g, o are contiguous ``[H, B]`` slices; h and c sit one after the other in a ``[T + 1, 2, H, B]`` state
+    buffer (h̃ and c̃ likewise in a candidate buffer), so one ``lerp`` applies the time gate to both and one
+    ``addcmul`` carries both gradients back. Per-step views are made once, with ``unbind``, before each loop.
 
-    Backward, per step, for incoming δh_t (output gradient plus the carry) and δc_t:
-        δc̃ = k ⊙ (δc_t + δh_t ⊙ (o ⊙ tanh′(c̃) + p_o ⊙ tanh(c̃) ⊙ σ′_o))
-        δa_o = k ⊙ δh_t ⊙ tanh(c̃) ⊙ σ′_o;   δa_i = δc̃ ⊙ g ⊙ σ′_i;   δa_f = δc̃ ⊙ c ⊙ σ′_f;   δa_g = δc̃ ⊙ i ⊙ tanh′_g
-        δc_{t−1} = (1 − k) ⊙ δc_t + δc̃ ⊙ (f + p_i ⊙ g ⊙ σ′_i + p_f ⊙ c ⊙ σ′_f)
-        δh_{t−1} = (1 − k) ⊙ δh_t + δa U;   δk = δc_t ⊙ (c̃ − c_{t−1}) + δh_t ⊙ (h̃ − h_{t−1})
+    Backward, per step, for incoming δh_t (with ∂L/∂h_t, added for all steps up front) and δc_t:
+        δc̃ = k ⊙ δc_t + δh_t ⊙ k ⊙ (o ⊙ tanh′(c̃) + p_o ⊙ tanh(c̃) ⊙ σ′_o)
+        δa_o = δh_t ⊙ k ⊙ tanh(c̃) ⊙ σ′_o;   δa_i = δc̃ ⊙ g ⊙ σ′_i;   δa_f = δc̃ ⊙ c ⊙ σ′_f;   δa_g = δc̃ ⊙ i ⊙ tanh′_g
+        δc_{t−1} += (1 − k) ⊙ δc_t + δc̃ ⊙ (f + p_i ⊙ g ⊙ σ′_i + p_f ⊙ c ⊙ σ′_f)
+        δh_{t−1} += (1 − k) ⊙ δh_t + Uᵀ δa;   δU += δa h_{t−1}ᵀ
     with σ′ = σ(1 − σ) and tanh′ = 1 − tanh². Every factor that does not depend on the carried gradient is
-    computed for all steps before the loop; δU, δp and δk are summed over all steps after it.
+    computed for all steps before the loop; δp and δk = δc_t ⊙ (c̃ − c_{t−1}) + δh_t ⊙ (h̃ − h_{t−1}) after it.
     """
 
     @staticmethod
     def forward(ctx, projected, gates, h0, c0, weight, peepholes):
-        steps, (batch, H) = projected.shape[1], h0.shape
-        weight_t = weight.t()
-        acts = projected.new_empty(steps, batch, 4 * H)           # i, f, g, o after their non-linearities
-        states = projected.new_empty(steps + 1, batch, 2, H)       # (h, c) before each step and after the last
-        candidates = projected.new_empty(steps, batch, 2, H)       # (h̃, c̃)
-        cell_tanh = projected.new_empty(steps, batch, H)
-        states[0, :, 0], states[0, :, 1] = h0, c0
-        k = gates.transpose(0, 1).unsqueeze(2)                     # [T, B, 1, H], broadcast over (h, c)
-        h, c, c_column = states[:, :, 0].unbind(0), states[:, :, 1].unbind(0), states[:, :, 1:].unbind(0)
-        i, f, g, o = (part.unbind(0) for part in acts.split(H, 2))
-        input_forget, input_forget_pairs = acts[..., :2 * H].unbind(0), acts[..., :2 * H].unflatten(2, (2, H))
-        h_cand, c_cand = candidates[:, :, 0].unbind(0), candidates[:, :, 1].unbind(0)
-        for t, (u, act) in enumerate(zip(projected.unbind(1), acts.unbind(0), strict=True)):
-            torch.addmm(u, h[t], weight_t, out=act)
+        steps, (batch, H) = projected.shape[0], h0.shape
+        acts = projected.new_empty(steps, 4 * H, batch)            # i, f, g, o after their non-linearities
+        states = projected.new_empty(steps + 1, 2, H, batch)       # (h, c) before each step and after the last
+        candidates = projected.new_empty(steps, 2, H, batch)       # (h̃, c̃)
+        cell_tanh = projected.new_empty(steps, H, batch)
+        states[0, 0], states[0, 1] = h0.t(), c0.t()
+        h, c = states[:, 0].unbind(0), states[:, 1].unbind(0)
+        i, f, g, o = (part.unbind(0) for part in acts.split(H, 1))
+        input_forget = acts[:, :2 * H].unbind(0)
+        input_forget_pairs = acts[:, :2 * H].unflatten(1, (2, H)).unbind(0)
+        h_cand, c_cand = candidates[:, 0].unbind(0), candidates[:, 1].unbind(0)
+        if peepholes is not None:
+            peep_input_forget, peep_output = peepholes[:2].unsqueeze(-1), peepholes[2].unsqueeze(-1)
+        k = gates.unsqueeze(1).unbind(0)                          # [1, H, B], broadcast over (h, c)
+        state = states.unbind(0)
+        step_views = zip(projected.unbind(0), acts.unbind(0), candidates.unbind(0), cell_tanh.unbind(0), strict=True)
+        for t, (u, act, candidate, tanh_c) in enumerate(step_views):
+            torch.addmm(u, weight, h[t], out=act)
             if peepholes is not None:
-                input_forget_pairs[t].addcmul_(c_column[t], peepholes[:2])
+                input_forget_pairs[t].addcmul_(c[t], peep_input_forget)
             input_forget[t].sigmoid_()
             g[t].tanh_()
             torch.mul(f[t], c[t], out=c_cand[t]).addcmul_(i[t], g[t])
             if peepholes is not None:
-                o[t].addcmul_(c_cand[t], peepholes[2])
+                o[t].addcmul_(c_cand[t], peep_output)
             o[t].sigmoid_()
-            torch.mul(o[t], torch.tanh(c_cand[t], out=cell_tanh[t]), out=h_cand[t])
-            torch.lerp(states[t], candidates[t], k[t], out=states[t + 1])   # k ⊙ new + (1 − k) ⊙ old
+            torch.mul(o[t], torch.tanh(c_cand[t], out=tanh_c), out=h_cand[t])
+            torch.lerp(state[t], candidate, k[t], out=state[t + 1])   # k ⊙ new + (1 − k) ⊙ old
         ctx.save_for_backward(gates, weight, peepholes, acts, states, candidates, cell_tanh)
-        return states[1:, :, 0].transpose(0, 1), states[-1, :, 0], states[-1, :, 1]
+        return states[1:, 0].permute(2, 0, 1), states[-1, 0].t(), states[-1, 1].t()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_outputs, grad_h, grad_c):
-        gates, weight, peepholes, acts, states, candidates, cell_tanh = ctx.saved_tensors
-        steps, batch, _, H = candidates.shape
-        i, f, g, o = acts.split(H, 2)
-        previous_c = states[:-1, :, 1]
-        k = gates.transpose(0, 1)
+        k, weight, peepholes, acts, states, candidates, cell_tanh = ctx.saved_tensors
+        steps, _, H, batch = candidates.shape
+        i, f, g, o = acts.split(H, 1)
+        previous_h, previous_c = states[:-1, 0], states[:-1, 1]
         # Factors of the backward for all steps, written into few buffers (σ′ = σ − σ², tanh′ = 1 − tanh²).
         out_factor = torch.addcmul(o, o, o, value=-1).mul_(cell_tanh)                 # ∂h̃/∂a_o
         cell_factor = torch.addcmul(o, o * cell_tanh, cell_tanh, value=-1)            # ∂h̃/∂c̃ through tanh
-        gate_factors = acts.new_empty(steps, batch, 3, H)                             # ∂c̃/∂(a_i, a_f, a_g)
-        torch.addcmul(i, i, i, value=-1, out=gate_factors[:, :, 0]).mul_(g)
-        torch.addcmul(f, f, f, value=-1, out=gate_factors[:, :, 1]).mul_(previous_c)
-        torch.mul(g, g, out=gate_factors[:, :, 2]).sub_(1).mul_(i).neg_()
+        gate_factors = acts.new_empty(steps, 3, H, batch)                             # ∂c̃/∂(a_i, a_f, a_g)
+        torch.addcmul(i, i, i, value=-1, out=gate_factors[:, 0]).mul_(g)
+        torch.addcmul(f, f, f, value=-1, out=gate_factors[:, 1]).mul_(previous_c)
+        torch.mul(g, g, out=gate_factors[:, 2]).sub_(1).mul_(i).neg_()
         carry_factor = f.clone()                                                       # ∂c̃/∂c_{t−1}
         if peepholes is not None:
-            cell_factor.addcmul_(out_factor, peepholes[2])
-            carry_factor.addcmul_(gate_factors[:, :, 0], peepholes[0]).addcmul_(gate_factors[:, :, 1], peepholes[1])
+            cell_factor.addcmul_(out_factor, peepholes[2].unsqueeze(-1))
+            carry_factor.addcmul_(gate_factors[:, 0], peepholes[0].unsqueeze(-1))
+            carry_factor.addcmul_(gate_factors[:, 1], peepholes[1].unsqueeze(-1))
         out_factor.mul_(k)
-        keep = (1 - k).unsqueeze(2)                                                    # [T, B, 1, H]
-        d_pre = acts.new_empty(steps, batch, 4 * H)
-        d_states = acts.new_empty(steps + 1, batch, 2, H)                              # (δh_t, δc_t) entering step t
-        d_states[steps] = 0
+        cell_factor.mul_(k)
+        keep = (1 - k).unsqueeze(1)                                                    # [T, 1, H, B or 1]
+        d_pre = acts.new_empty(steps, 4 * H, batch)
+        d_states = acts.new_zeros(steps + 1, 2, H, batch)                              # (δh_t, δc_t)
+        if grad_outputs is not None:
+            d_states[1:, 0] = grad_outputs.permute(1, 2, 0)
         if grad_h is not None:
-            d_states[steps, :, 0] = grad_h
+            d_states[steps, 0] += grad_h.t()
         if grad_c is not None:
-            d_states[steps, :, 1] = grad_c
-        d_h, d_c = d_states[:, :, 0].unbind(0), d_states[:, :, 1].unbind(0)
-        d_gate_input = d_pre[..., :3 * H].unflatten(2, (3, H)).unbind(0)
-        d_output_gate = d_pre[..., 3 * H:].unbind(0)
-        grad_outputs = grad_outputs.unbind(1) if grad_outputs is not None else None
+            d_states[steps, 1] += grad_c.t()
+        d_weight = torch.zeros_like(weight)
+        weight_t = weight.t()
+        d_h, d_c = d_states[:, 0].unbind(0), d_states[:, 1].unbind(0)
+        d_output_gate = d_pre[:, 3 * H:].unbind(0)
+        d_gate_inputs = d_pre[:, :3 * H].unflatten(1, (3, H)).unbind(0)
+        h_t = previous_h.transpose(1, 2).unbind(0)
+        k, keep, d_state, d_act = k.unbind(0), keep.unbind(0), d_states.unbind(0), d_pre.unbind(0)
         cell_factor, out_factor, gate_factors, carry_factor = (
             x.unbind(0) for x in (cell_factor, out_factor, gate_factors, carry_factor))
-        k, keep, d_pre_steps = k.unbind(0), keep.unbind(0), d_pre.unbind(0)
         for t in reversed(range(steps)):
-            if grad_outputs is not None:
-                d_h[t + 1].add_(grad_outputs[t])
-            d_cell = torch.addcmul(d_c[t + 1], d_h[t + 1], cell_factor[t]).mul_(k[t])
+            d_cell = torch.mul(d_c[t + 1], k[t]).addcmul_(d_h[t + 1], cell_factor[t])
             torch.mul(d_h[t + 1], out_factor[t], out=d_output_gate[t])
-            torch.mul(d_cell.unsqueeze(1), gate_factors[t], out=d_gate_input[t])
-            torch.mul(d_states[t + 1], keep[t], out=d_states[t])
-            d_h[t].addmm_(d_pre_steps[t], weight)
+            torch.mul(d_cell, gate_factors[t], out=d_gate_inputs[t])
+            d_state[t].addcmul_(d_state[t + 1], keep[t])
+            d_h[t].addmm_(weight_t, d_act[t])
             d_c[t].addcmul_(d_cell, carry_factor[t])
-        d_gates = ((d_states[1:] * (candidates - states[:-1])).sum(2)).transpose(0, 1)
-        d_weight = d_pre.reshape(-1, 4 * H).t() @ states[:-1, :, 0].reshape(-1, H)
+            d_weight.addmm_(d_act[t], h_t[t])
+        d_gates = (d_states[1:] * (candidates - states[:-1])).sum(1)
+        if d_gates.shape[-1] != k[0].shape[-1]:                                        # gates shared by the batch
+            d_gates = d_gates.sum(-1, keepdim=True)
         d_peepholes = None
         if peepholes is not None:
-            d_peepholes = torch.stack(((d_pre[..., :H] * previous_c).sum((0, 1)),
-                                       (d_pre[..., H:2 * H] * previous_c).sum((0, 1)),
-                                       (d_pre[..., 3 * H:] * candidates[:, :, 1]).sum((0, 1))))
-        return d_pre.transpose(0, 1), d_gates, d_h[0], d_c[0], d_weight, d_peepholes
+            d_peepholes = torch.stack(((d_pre[:, :H] * previous_c).sum((0, 2)),
+                                       (d_pre[:, H:2 * H] * previous_c).sum((0, 2)),
+                                       (d_pre[:, 3 * H:] * candidates[:, 1]).sum((0, 2))))
+        return d_pre, d_gates, d_states[0, 0].t(), d_states[0, 1].t(), d_weight, d_peepholes
