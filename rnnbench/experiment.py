@@ -27,6 +27,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rnnbench import checkpoint
+from rnnbench.allocator import reuse_freed_memory
 from rnnbench.optim import Optimization
 from rnnbench.records import read_record, versions, write_record
 from rnnbench.train import Interrupted, Trainer, TrainerConfig
@@ -116,6 +117,10 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
             torch.set_num_threads(threads)
         require(isinstance(cfg.flush_denormal, bool), "flush_denormal", cfg.flush_denormal, "true or false")
         torch.set_flush_denormal(cfg.flush_denormal)
+        require(isinstance(cfg.reuse_freed_memory, bool), "reuse_freed_memory", cfg.reuse_freed_memory,
+                "true or false")
+        if cfg.reuse_freed_memory:
+            reuse_freed_memory()
         seed_everything(cfg.seed)
         trainer_config = build(OmegaConf.merge({"_target_": f"{TrainerConfig.__module__}.TrainerConfig"},
                                                cfg.trainer), "trainer")

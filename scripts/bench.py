@@ -105,10 +105,12 @@ def measure(label: str, shape: str, device: str, compile_net: bool) -> dict:
     """Runs in the worker subprocess."""
     import torch
 
+    from rnnbench.allocator import reuse_freed_memory
     from rnnbench.optim import Optimization
     from rnnbench.tasks.base import Batch, SequenceNetwork
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)          # as training does (config flush_denormal), for ours and the references
+    reuse_freed_memory()                    # as training does (config reuse_freed_memory)
     torch.manual_seed(0)
     hidden, batch, seq_len, input_size, output_size, readout, warmup, iterations, _ = SHAPES[shape]
     core = build_core(label, hidden, input_size)

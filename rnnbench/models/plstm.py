@@ -20,11 +20,13 @@ Per unit, τ, s and r_on are trainable. Positivity: τ = exp(log τ) (always > 0
 ``period_init_high``) = U(1, 3), s ~ U(0, ``shift_max``) = U(0, 100), r_on = ``open_ratio`` = 0.05.
 Weights and peepholes ~ U(−1/√H, 1/√H) (torch's LSTM default), biases 0.
 
-Compute: k for all steps in one vectorised op and the input projection for all steps in one matmul, both
-before the loop. The recurrence itself is ``PhasedLSTMRecurrence``, an autograd Function with a hand-written
-backward-through-time: the forward loop records no autograd graph and writes into preallocated buffers, and
-every factor of the backward that does not depend on the carried gradient (σ′, tanh′, c̃ − c, …) is computed
-for all steps in one vectorised op, so the backward loop is a handful of fused ops per step.
+Compute: k for all steps in one vectorised op (one row for timestamps shared by the batch) and the input
+projection for all steps in one matmul, both before the loop. On the CPU the recurrence runs in a native
+kernel (``rnnbench/native/phased_lstm.cpp``, compiled on first use): each step is one matrix product and one
+vectorised pass over the units, forward and backward. Elsewhere (GPU, other dtypes, or ``RNNBENCH_NATIVE=0``)
+it is ``PhasedLSTMRecurrence``, an autograd Function with the same hand-written backward-through-time in
+torch ops: the loop records no autograd graph and writes into preallocated buffers, and every factor of the
+backward that does not depend on the carried gradient (σ′, tanh′, c̃ − c, …) is computed for all steps at once.
 State: ``(h, c)``, each ``[B, H]``.
 """
 
@@ -35,6 +37,7 @@ import math
 import torch
 from torch import nn
 
+from rnnbench import native
 from rnnbench.validation import non_negative_float, positive_int, require
 
 
@@ -66,13 +69,9 @@ class PhasedLSTM(nn.Module):
 
     def time_gate(self, times: torch.Tensor) -> torch.Tensor:
         """k ``[B, T, H]`` for timestamps ``[B, T]`` (leak only in training mode)."""
-        return self.time_gate_by_step(times).permute(2, 0, 1)
-
-    def time_gate_by_step(self, times: torch.Tensor) -> torch.Tensor:
-        """k ``[T, H, B]`` (the recurrence's layout) for timestamps ``[B, T]``."""
-        period = self.log_period.exp().unsqueeze(-1)                       # [H, 1]
-        open_ratio = self.log_open_ratio.exp().clamp(max=1.0).unsqueeze(-1)
-        phase = torch.remainder(times.t().unsqueeze(1) - self.shift.unsqueeze(-1), period) / period
+        period = self.log_period.exp()
+        open_ratio = self.log_open_ratio.exp().clamp(max=1.0)
+        phase = torch.remainder(times.unsqueeze(-1) - self.shift, period) / period
         leak = self.leak if self.training else 0.0
         tent = 1 - (2 * phase / open_ratio - 1).abs()           # 2φ/r_on rising, then 2 − 2φ/r_on falling
         return torch.where(phase < open_ratio, tent, leak * phase)
@@ -80,20 +79,59 @@ class PhasedLSTM(nn.Module):
     def forward(self, x: torch.Tensor, state=None, *, times: torch.Tensor | None = None):
         """x ``[B, T, I]``, times ``[B, T]`` → outputs ``[B, T, H]``, final state ``(h, c)``.
 
-        Timestamps shared by the whole batch (``times`` None, or expanded from one row) give one gate row,
-        broadcast over the batch."""
+        Timestamps shared by the whole batch (``times`` None, or expanded from one row) give one row of
+        gates, broadcast over the batch. On the CPU (float32/float64) the recurrence runs in the native kernel
+        (``rnnbench/native/phased_lstm.cpp``) when it can be built, else in :class:`PhasedLSTMRecurrence`."""
         batch, steps = x.shape[0], x.shape[1]
         if times is None:
             times = torch.arange(steps, device=x.device, dtype=x.dtype).unsqueeze(0)
         elif times.stride(0) == 0:
             times = times[:1]
+        gates = self.time_gate(times.to(x.dtype))                                   # [B or 1, T, H]
         if state is None:
             state = (x.new_zeros(batch, self.hidden_size),) * 2
-        projected = torch.baddbmm(self.input_proj.bias.view(1, -1, 1),             # W x_t + b: [T, 4H, B]
+        kernel = native_kernel(x)
+        if kernel is not None:
+            projected = self.input_proj(x.transpose(0, 1))                         # W x_t + b: [T, B, 4H]
+            outputs, h, c = NativePhasedLSTMRecurrence.apply(kernel, projected, gates.transpose(0, 1).contiguous(),
+                                                             *state, self.recurrent.weight, self.peepholes)
+            return outputs, (h, c)
+        projected = torch.baddbmm(self.input_proj.bias.view(1, -1, 1),               # W x_t + b: [T, 4H, B]
                                   self.input_proj.weight.expand(steps, -1, -1), x.permute(1, 2, 0))
-        outputs, h, c = PhasedLSTMRecurrence.apply(projected, self.time_gate_by_step(times.to(x.dtype)), *state,
+        outputs, h, c = PhasedLSTMRecurrence.apply(projected, gates.permute(1, 2, 0).contiguous(), *state,
                                                    self.recurrent.weight, self.peepholes)
         return outputs, (h, c)
+
+
+def native_kernel(x: torch.Tensor):
+    """The compiled CPU recurrence for ``x``'s device and dtype, or None (then the pure-torch path runs)."""
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        return None
+    return native.load("phased_lstm")
+
+
+class NativePhasedLSTMRecurrence(torch.autograd.Function):
+    """:class:`PhasedLSTMRecurrence`'s equations, with both time loops in C++ (``rnnbench/native/phased_lstm.cpp``):
+    per step one matrix product and one fused pass over the units. Batch-major layout: ``projected``
+    ``[T, B, 4H]``, ``gates`` ``[T, B or 1, H]``; returns outputs ``[B, T, H]`` and the final ``(h, c)``."""
+
+    @staticmethod
+    def forward(ctx, kernel, projected, gates, h0, c0, weight, peepholes):
+        peephole_values = peepholes if peepholes is not None else weight.new_zeros(3, weight.shape[1])
+        h, c, *saved = kernel.forward(projected, gates, h0.contiguous(), c0.contiguous(), weight.contiguous(),
+                                      peephole_values.contiguous())
+        ctx.kernel, ctx.has_peepholes = kernel, peepholes is not None
+        ctx.save_for_backward(gates, weight, peephole_values, h, c, *saved)
+        return h[1:].transpose(0, 1), h[-1], c[-1]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_outputs, grad_h, grad_c):
+        gates, weight, peepholes, *saved = ctx.saved_tensors
+        grads = ctx.kernel.backward(None if grad_outputs is None else grad_outputs.transpose(0, 1), grad_h, grad_c,
+                                    gates, weight, peepholes, *saved)
+        d_projected, d_gates, d_h0, d_c0, d_weight, d_peepholes = grads
+        return None, d_projected, d_gates, d_h0, d_c0, d_weight, d_peepholes if ctx.has_peepholes else None
 
 
 class PhasedLSTMRecurrence(torch.autograd.Function):
