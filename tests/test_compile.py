@@ -9,10 +9,11 @@ from rnnbench.tasks.base import Batch, SequenceNetwork
 from conftest import compose_config
 
 
-@pytest.mark.parametrize("model", ["rnn", "nnrnn"])
-def test_compiled_matches_eager(model):
+@pytest.mark.parametrize("model, overrides", [("rnn", []), ("nnrnn", []), ("cwrnn", ["model.num_modules=2"]),
+                                             ("plstm", [])])
+def test_compiled_matches_eager(model, overrides):
     torch.manual_seed(0)
-    cfg = compose_config([f"model={model}", "~paper", "model.hidden_size=4"])
+    cfg = compose_config([f"model={model}", "~paper", "model.hidden_size=4", *overrides])
     net = SequenceNetwork(build(cfg.model, "model", input_size=3), torch.nn.Linear(4, 2))
     batch = Batch(torch.randn(2, 5, 3), torch.zeros(2, 5, dtype=torch.long))
     compiled = torch.compile(net, backend="aot_eager", fullgraph=False)

@@ -48,6 +48,6 @@ def activate_(z: torch.Tensor, name: str, bias: torch.Tensor | None = None) -> t
 def slope(h: torch.Tensor, name: str) -> torch.Tensor:
     """∂h/∂z from the output h = f(z), as one new tensor (no further temporaries: these span all steps)."""
     if name == "tanh":
-        return torch.square(h).neg_().add_(1)
+        return torch.addcmul(h.new_ones(()), h, h, value=-1)
     derivative = torch.sign(h)                                   # relu: h ≥ 0, so sign(h) is 1[h > 0]
     return derivative if name == "relu" else derivative.abs_()

@@ -6,7 +6,7 @@ forward by the model) come in as tensors, so autograd carries their gradients on
 (e.g. through expm or the rotation product); only the time loop is hand-written:
 
     forward:   z_t = u_t + W h_{t−1};  h_t = f(z_t)                      (addmm + in-place f, no autograd graph)
-    backward:  δz_t = (δh_t + ∂L/∂h_t) ⊙ f′_t;  δh_{t−1} = Wᵀ δz_t          (3 ops per step)
+    backward:  δz_t = δh_t ⊙ f′_t;  δh_{t−1} = ∂L/∂h_{t−1} + Wᵀ δz_t            (2 ops per step)
                δW = Σ_t δz_t h_{t−1}ᵀ,  δu_t = δz_t,  δb = Σ_t δz_t ⊙ sign(h_t)   (modReLU bias; after the loop)
 
 f′_t comes from the outputs alone (:func:`rnnbench.models.activations.slope`), computed for all steps at once.
@@ -34,7 +34,7 @@ class ElmanRecurrence(torch.autograd.Function):
         schedule = schedule or [(hidden, None)] * steps
         states = projected.new_empty(steps + 1, batch, hidden)            # h_0 … h_T, time-major
         states[0] = h0
-        weight_t = weight.t()
+        weight_t = weight.t().contiguous()                                # h Wᵀ as a plain product: faster GEMM
         h = states.unbind(0)
         for t, (u, (n, mask)) in enumerate(zip(projected.unbind(1), schedule, strict=True)):
             if n == hidden:
@@ -66,25 +66,21 @@ class ElmanRecurrence(torch.autograd.Function):
             d_weight_rows = {n: d_weight[:n] for n in weight_rows}
             h = states.unbind(0)
         gains = gain_buffer.unbind(0)
-        d_states = states.new_empty(steps + 1, batch, hidden)            # δh_t, including ∂L/∂h_t
-        d_states[steps] = 0 if grad_h is None else grad_h
+        d_states = states.new_zeros(steps + 1, batch, hidden)            # δh_t; ∂L/∂h_t added for all steps up front
+        if grad_outputs is not None:
+            d_states[1:] = grad_outputs.transpose(0, 1)
+        if grad_h is not None:
+            d_states[steps] += grad_h
         d_pre = states.new_empty(steps, batch, hidden)                   # δz_t
         d_h, d_z = d_states.unbind(0), d_pre.unbind(0)
-        grad_outputs = grad_outputs.unbind(1) if grad_outputs is not None else None
         for t in reversed(range(steps)):
-            if grad_outputs is not None:
-                d_h[t + 1].add_(grad_outputs[t])
             torch.mul(d_h[t + 1], gains[t], out=d_z[t])
             if full:
-                torch.mm(d_z[t], weight, out=d_h[t])
+                d_h[t].addmm_(d_z[t], weight)
             else:                                                         # copied units pass δh straight back
-                n, mask = schedule[t]
+                n, _ = schedule[t]
                 d_weight_rows[n].addmm_(d_z[t][:, :n].t(), h[t])          # δW[:n] += δz_t[:n] h_{t−1}ᵀ
-                torch.mm(d_z[t][:, :n], weight_rows[n], out=d_h[t])
-                if n < hidden:
-                    d_h[t][:, n:] += d_h[t + 1][:, n:]
-                if mask is not None:
-                    d_h[t][:, :n].addcmul_(d_h[t + 1][:, :n], carries[t][:n])
+                d_h[t].addmm_(d_z[t][:, :n], weight_rows[n]).addcmul_(d_h[t + 1], carries[t])
         if full:                                                          # δW = Σ_t δz_t h_{t−1}ᵀ in one matmul
             d_weight = d_pre.reshape(-1, hidden).t() @ states[:-1].reshape(-1, hidden)
         d_bias = None
