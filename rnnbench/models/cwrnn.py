@@ -119,5 +119,6 @@ class ClockworkRNN(nn.Module):
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, *, times=None):
         """x ``[B, T, I]`` → outputs ``[B, T, H]``, final state ``[B, H]``."""
         h0 = x.new_zeros(x.shape[0], self.hidden_size) if state is None else state
-        return ElmanRecurrence.apply(self.input_proj(x), h0, self.recurrent_matrix(), self.nonlinearity, None,
+        projected = self.input_proj(x.transpose(0, 1))                      # W_I x_t + b, time-major [T, B, H]
+        return ElmanRecurrence.apply(projected, h0, self.recurrent_matrix(), self.nonlinearity, None,
                                      self.schedule(x.shape[1], x.device))

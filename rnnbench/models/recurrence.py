@@ -6,10 +6,11 @@ forward by the model) come in as tensors, so autograd carries their gradients on
 (e.g. through expm or the rotation product); only the time loop is hand-written:
 
     forward:   z_t = u_t + W h_{t−1};  h_t = f(z_t)                      (addmm + in-place f, no autograd graph)
-    backward:  δz_t = δh_t ⊙ f′_t;  δh_{t−1} = ∂L/∂h_{t−1} + Wᵀ δz_t            (2 ops per step)
+    backward:  δz_t = δh_t ⊙ f′_t;  δh_{t−1} = ∂L/∂h_{t−1} + Wᵀ δz_t   (mul + addmm per step, δh in two [B, H])
                δW = Σ_t δz_t h_{t−1}ᵀ,  δu_t = δz_t,  δb = Σ_t δz_t ⊙ sign(h_t)   (modReLU bias; after the loop)
 
-f′_t comes from the outputs alone (:func:`rnnbench.models.activations.slope`), computed for all steps at once.
+f′_t comes from the outputs alone (:func:`rnnbench.models.activations.slope`), computed for all steps at once
+(with a schedule: per step, on the computed rows only).
 
 An optional ``schedule`` (one ``(n, mask)`` per step) updates only the first n units, and among them only
 those where ``mask`` (``[n]`` bool, or None for all) is set; the others are copied from h_{t−1} and carry their
@@ -25,18 +26,21 @@ from rnnbench.models.activations import activate_, slope
 
 
 class ElmanRecurrence(torch.autograd.Function):
-    """``apply(projected [B, T, H], h0 [B, H], weight [H, H], nonlinearity, modrelu_bias [H] or None,
-    schedule=None)`` → outputs ``[B, T, H]``, final state ``[B, H]``."""
+    """``apply(projected [T, B, H], h0 [B, H], weight [H, H], nonlinearity, modrelu_bias [H] or None,
+    schedule=None)`` → outputs ``[B, T, H]``, final state ``[B, H]``.
+
+    ``projected`` is time-major (``input_proj(x.transpose(0, 1))``), like the loop's buffers, so neither u nor
+    its gradient δz is ever transposed in memory."""
 
     @staticmethod
     def forward(ctx, projected, h0, weight, nonlinearity, modrelu_bias, schedule=None):
-        steps, (batch, hidden) = projected.shape[1], h0.shape
+        steps, (batch, hidden) = projected.shape[0], h0.shape
         schedule = schedule or [(hidden, None)] * steps
         states = projected.new_empty(steps + 1, batch, hidden)            # h_0 … h_T, time-major
         states[0] = h0
         weight_t = weight.t().contiguous()                                # h Wᵀ as a plain product: faster GEMM
         h = states.unbind(0)
-        for t, (u, (n, mask)) in enumerate(zip(projected.unbind(1), schedule, strict=True)):
+        for t, (u, (n, mask)) in enumerate(zip(projected.unbind(0), schedule, strict=True)):
             if n == hidden:
                 updated = activate_(torch.addmm(u, h[t], weight_t, out=h[t + 1]), nonlinearity, modrelu_bias)
             else:
@@ -56,37 +60,47 @@ class ElmanRecurrence(torch.autograd.Function):
         steps, batch, hidden = states.shape[0] - 1, states.shape[1], states.shape[2]
         schedule = ctx.schedule
         full = all(n == hidden and mask is None for n, mask in schedule)
-        gain_buffer = slope(states[1:], ctx.nonlinearity)                # ∂h_t/∂z_t, 0 where a unit was copied
-        if not full:
-            updated = update_indicator(schedule, hidden, states)          # [T, H]
-            gain_buffer.mul_(updated.unsqueeze(1))
-            carries = (1 - updated).unbind(0)
+        if full:                                                          # ∂h_t/∂z_t for all steps at once
+            gain_buffer = slope(states[1:], ctx.nonlinearity)
+            gains = gain_buffer.unbind(0)
+            d_pre = states.new_empty(steps, batch, hidden)               # δz_t
+        else:                                                             # only the computed rows, per step
+            d_pre = states.new_zeros(steps, batch, hidden)               # δz_t = 0 where a unit was copied
+            carries = (1 - update_indicator(schedule, hidden, states)).unbind(0)
             weight_rows = {n: weight[:n] for n, _ in schedule}
             d_weight = weight.new_zeros(hidden, hidden)
             d_weight_rows = {n: d_weight[:n] for n in weight_rows}
             h = states.unbind(0)
-        gains = gain_buffer.unbind(0)
-        d_states = states.new_zeros(steps + 1, batch, hidden)            # δh_t; ∂L/∂h_t added for all steps up front
+        grad_outputs = grad_outputs.unbind(1) if grad_outputs is not None else None   # ∂L/∂h_{t+1}, [B, H] each
+        d_h = states.new_zeros(batch, hidden) if grad_h is None else grad_h.clone()  # δh_T, then δh_t, …
         if grad_outputs is not None:
-            d_states[1:] = grad_outputs.transpose(0, 1)
-        if grad_h is not None:
-            d_states[steps] += grad_h
-        d_pre = states.new_empty(steps, batch, hidden)                   # δz_t
-        d_h, d_z = d_states.unbind(0), d_pre.unbind(0)
+            d_h += grad_outputs[-1]
+        d_previous = torch.empty_like(d_h)                               # δh_{t−1} = ∂L/∂h_{t−1} + δz_t W
+        d_z = d_pre.unbind(0)
         for t in reversed(range(steps)):
-            torch.mul(d_h[t + 1], gains[t], out=d_z[t])
+            n, mask = schedule[t]
             if full:
-                d_h[t].addmm_(d_z[t], weight)
-            else:                                                         # copied units pass δh straight back
-                n, _ = schedule[t]
-                d_weight_rows[n].addmm_(d_z[t][:, :n].t(), h[t])          # δW[:n] += δz_t[:n] h_{t−1}ᵀ
-                d_h[t].addmm_(d_z[t][:, :n], weight_rows[n]).addcmul_(d_h[t + 1], carries[t])
+                d_step, rows = torch.mul(d_h, gains[t], out=d_z[t]), weight
+            else:
+                d_step, rows = d_z[t][:, :n], weight_rows[n]
+                torch.mul(d_h[:, :n], slope(h[t + 1][:, :n], ctx.nonlinearity), out=d_step)
+                if mask is not None:
+                    d_step.mul_(mask)
+            if grad_outputs is not None and t > 0:
+                torch.addmm(grad_outputs[t - 1], d_step, rows, out=d_previous)
+            else:
+                torch.mm(d_step, rows, out=d_previous)
+            if not full:                                                  # copied units pass δh straight back
+                d_weight_rows[n].addmm_(d_step.t(), h[t])                 # δW[:n] += δz_t[:n] h_{t−1}ᵀ
+                d_previous.addcmul_(d_h, carries[t])
+            d_h, d_previous = d_previous, d_h
         if full:                                                          # δW = Σ_t δz_t h_{t−1}ᵀ in one matmul
             d_weight = d_pre.reshape(-1, hidden).t() @ states[:-1].reshape(-1, hidden)
         d_bias = None
-        if modrelu_bias is not None and ctx.needs_input_grad[4]:                # reuse the gains' storage
-            d_bias = torch.sign(states[1:], out=gain_buffer).mul_(d_pre).sum((0, 1))
-        return d_pre.transpose(0, 1), d_states[0], d_weight, None, d_bias, None
+        if modrelu_bias is not None and ctx.needs_input_grad[4]:
+            signs = torch.sign(states[1:], out=gain_buffer) if full else torch.sign(states[1:])  # reuse the storage
+            d_bias = signs.mul_(d_pre).sum((0, 1))
+        return d_pre, d_h, d_weight, None, d_bias, None
 
 
 def update_indicator(schedule, hidden: int, like: torch.Tensor) -> torch.Tensor:
