@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 # name: (hidden, batch, seq_len, input_size, output_size, readout, warmup, iterations, processes)
 SHAPES = {
-    "copy_b10": (128, 10, 220, 10, 9, "every", 3, 15, 3),
+    "copy_b10": (128, 10, 220, 10, 9, "every", 3, 30, 3),
     "copy_b128": (128, 128, 220, 10, 9, "every", 2, 10, 3),
-    "copy_b10_T880": (128, 10, 880, 10, 9, "every", 2, 7, 2),
+    "copy_b10_T880": (128, 10, 880, 10, 9, "every", 2, 10, 3),
     "psmnist": (512, 100, 784, 1, 10, "last", 1, 5, 1),
     "wide_b10": (512, 10, 220, 10, 9, "every", 2, 7, 3),
 }
