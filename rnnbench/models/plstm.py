@@ -93,8 +93,8 @@ class PhasedLSTM(nn.Module):
         kernel = native_kernel(x)
         if kernel is not None:
             projected = self.input_proj(x.transpose(0, 1))                         # W x_t + b: [T, B, 4H]
-            outputs, h, c = NativePhasedLSTMRecurrence.apply(kernel, projected, gates.transpose(0, 1).contiguous(),
-                                                             *state, self.recurrent.weight, self.peepholes)
+            outputs, h, c = native_recurrence(kernel, projected, gates.transpose(0, 1).contiguous(), *state,
+                                              self.recurrent.weight, self.peepholes)
             return outputs, (h, c)
         projected = torch.baddbmm(self.input_proj.bias.view(1, -1, 1),               # W x_t + b: [T, 4H, B]
                                   self.input_proj.weight.expand(steps, -1, -1), x.permute(1, 2, 0))
@@ -103,11 +103,18 @@ class PhasedLSTM(nn.Module):
         return outputs, (h, c)
 
 
+@torch.compiler.disable
 def native_kernel(x: torch.Tensor):
     """The compiled CPU recurrence for ``x``'s device and dtype, or None (then the pure-torch path runs)."""
     if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
         return None
     return native.load("phased_lstm")
+
+
+@torch.compiler.disable
+def native_recurrence(kernel, *inputs):
+    """``NativePhasedLSTMRecurrence.apply``, kept out of torch.compile's graphs (the C++ loop is opaque to it)."""
+    return NativePhasedLSTMRecurrence.apply(kernel, *inputs)
 
 
 class NativePhasedLSTMRecurrence(torch.autograd.Function):
