@@ -122,6 +122,7 @@ MALFORMED = [
     ["model=rnn", "model.hidden_size=1.5"],
     ["model=rnn", "model.hidden_size=-3"],
     ["task.batch_size=0"],
+    ["reuse_freed_memory=maybe"],
     ["task.T=abc"],
     ["device=tpu"],
     ["model.hiden_size=3"],
