@@ -3,9 +3,10 @@
 Every training step allocates and frees the same large activation buffers. glibc's malloc, by default, serves
 blocks above a threshold with fresh ``mmap`` pages and returns freed memory at the top of the heap to the
 system, so each step page-faults its buffers in again: on a 128-unit LSTM at T=880 that made a step ~30%
-slower, and the cost per step grew faster than T. :func:`reuse_freed_memory` raises both thresholds (the mmap
-one to glibc's 32 MiB maximum), so freed blocks stay in the heap for the next step. Memory held is then the
-run's peak. A no-op where the C library is not glibc.
+slower, and the cost per step grew faster than T. :func:`reuse_freed_memory` raises the mmap threshold to
+glibc's 32 MiB maximum, stops trimming the heap, and grows it 512 MiB of address space at a time (untouched pages
+cost no memory), so freed blocks stay in the heap for the next step. Memory held is then the run's peak.
+Returns False (and changes nothing) where the C library has no ``mallopt``.
 """
 
 from __future__ import annotations
