@@ -29,8 +29,8 @@ from omegaconf import DictConfig, OmegaConf
 from rnnbench import checkpoint
 from rnnbench.allocator import reuse_freed_memory
 from rnnbench.optim import Optimization
-from rnnbench.records import read_record, versions, write_record
-from rnnbench.train import Interrupted, Trainer, TrainerConfig
+from rnnbench.records import code_revision, read_record, versions, write_record
+from rnnbench.train import Interrupted, Trainer, TrainerConfig, explosion
 from rnnbench.validation import ConfigError, accepted_keys, check_keys, require
 
 INTERRUPT_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -105,7 +105,7 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
         return 0
     started = time.time()
     record = {"status": "running", "model": cfg.model_name, "task": cfg.task_name, "seed": cfg.seed,
-              "config": OmegaConf.to_container(cfg, resolve=True), "versions": versions()}
+              "config": OmegaConf.to_container(cfg, resolve=True), "versions": versions(), "code": code_revision()}
     write_record(run_dir, record)
     wandb_run, code = None, 1
     try:
@@ -140,6 +140,12 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
         trainer = Trainer(trainer_config, run_dir, on_log=None if wandb_run is None else wandb_run.log)
         result = trainer.fit(net, task, optimization, resume_from=resume_from)
         record.update(status=result.status, steps=result.step, metrics=result.metrics, best=result.best)
+        blow_up = explosion(result.rows, trainer_config.explosion_factor)
+        record["exploded"] = blow_up is not None
+        if blow_up is not None:
+            record["explosion"] = blow_up
+            print(f"exploded: train loss {blow_up['loss']:.4g} at step {blow_up['step']} "
+                  f"> {blow_up['threshold']:.4g} ({trainer_config.explosion_factor:g}x the first logged loss)")
         record["artifacts"] = task.report(net, run_dir)
         if result.diverged_at is not None:
             record["diverged_at"] = result.diverged_at

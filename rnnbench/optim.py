@@ -6,10 +6,13 @@ Models name parameters that need their own settings through ``parameter_groups()
 - ``triangular``: nnRNN's strictly triangular T → weight decay ``triangular_decay`` ("Tdecay");
 - everything else → ``lr`` and ``weight_decay``.
 
-The optimiser class is the config's ``_target_`` (torch.optim.RMSprop, Adam, SGD); its remaining keys
-(alpha, betas, momentum, nesterov, eps) pass through, checked against the class's signature.
-Schedules: ``none``; ``step`` (× gamma every ``step_size`` training steps); ``plateau`` (× factor after
-``patience`` evaluations without a lower validation loss).
+The optimiser class is the config's ``_target_`` (torch.optim.RMSprop, Adam, SGD, or
+rnnbench.tf_rmsprop.TFRMSprop); its remaining keys (alpha, betas, momentum, nesterov, eps, …) pass through,
+checked against the class's signature. Gradient clipping: ``clip_norm`` (global L2 norm) and/or ``clip_value``
+(element-wise to [−v, v], ``tf.clip_by_value``), value first.
+Schedules: ``none``; ``step`` (× gamma every ``step_size`` training steps); ``exponential`` (continuous decay
+lr · decay_rate^(step / decay_steps), ``tf.train.exponential_decay`` with staircase=False); ``plateau``
+(× factor after ``patience`` evaluations without a lower validation loss).
 """
 
 from __future__ import annotations
@@ -32,8 +35,7 @@ from rnnbench.validation import (
 )
 
 GROUPS = ("orthogonal", "triangular")
-SCHEDULES = ("none", "step", "plateau")
-OWN_KEYS = ("lr_orth", "triangular_decay", "clip_norm", "schedule")
+SCHEDULES = ("none", "step", "exponential", "plateau")
 
 
 def named_parameter_groups(net: nn.Module) -> dict[str, list[tuple[str, nn.Parameter]]]:
@@ -56,14 +58,16 @@ class Optimization:
 
     def __init__(self, net: nn.Module, *, _target_: str = "torch.optim.RMSprop", lr: float = 1e-3,
                  lr_orth: float | None = None, weight_decay: float = 0.0, triangular_decay: float = 0.0,
-                 clip_norm: float | None = None, schedule: dict | None = None, **options: Any):
+                 clip_norm: float | None = None, clip_value: float | None = None, schedule: dict | None = None,
+                 **options: Any):
         positive_float("lr", lr)
         if lr_orth is not None:
             positive_float("lr_orth", lr_orth)
         non_negative_float("weight_decay", weight_decay)
         non_negative_float("triangular_decay", triangular_decay)
-        if clip_norm is not None:
-            positive_float("clip_norm", clip_norm)
+        for name, clip in (("clip_norm", clip_norm), ("clip_value", clip_value)):
+            if clip is not None:
+                positive_float(name, clip)
         try:
             optimizer_class = get_class(_target_)
         except Exception as error:
@@ -86,7 +90,7 @@ class Optimization:
             self.optimizer = optimizer_class(param_groups, lr=lr, **options)
         except (ValueError, TypeError) as error:
             raise ConfigError(_target_, options, f"valid options ({error})") from error
-        self.clip_norm = clip_norm
+        self.clip_norm, self.clip_value = clip_norm, clip_value
         self.schedule_name, self.scheduler = self._build_schedule(dict(schedule or {"name": "none"}))
 
     def _build_schedule(self, schedule: dict):
@@ -101,6 +105,12 @@ class Optimization:
             positive_float("schedule.gamma", schedule.get("gamma", 0.1))
             return name, torch.optim.lr_scheduler.StepLR(self.optimizer, schedule.get("step_size", 1000),
                                                          schedule.get("gamma", 0.1))
+        if name == "exponential":
+            check_keys("schedule", schedule, {"decay_rate", "decay_steps"})
+            rate, steps = schedule.get("decay_rate", 0.9), schedule.get("decay_steps", 1)
+            require(isinstance(rate, (int, float)) and 0 < rate <= 1, "schedule.decay_rate", rate, "a number in (0, 1]")
+            positive_float("schedule.decay_steps", steps)
+            return name, torch.optim.lr_scheduler.ExponentialLR(self.optimizer, rate ** (1 / steps))
         check_keys("schedule", schedule, {"factor", "patience"})
         factor = schedule.get("factor", 0.1)
         require(0 < factor < 1, "schedule.factor", factor, "a number in (0, 1)")
@@ -108,15 +118,16 @@ class Optimization:
                                                                 patience=schedule.get("patience", 5))
 
     def step(self, net: nn.Module) -> torch.Tensor:
-        """Clip (if configured), step, advance a step schedule. Returns the pre-clip gradient norm."""
+        """Clip (if configured), step, advance a per-step schedule. Returns the gradient norm before any clip."""
         grads = [p.grad for p in net.parameters() if p.grad is not None]
+        norm = nn.utils.get_total_norm(grads)
+        if self.clip_value is not None:
+            nn.utils.clip_grad_value_(grads, self.clip_value)
         if self.clip_norm is not None:
-            norm = nn.utils.clip_grad_norm_(net.parameters(), self.clip_norm)
-        else:
-            norm = nn.utils.get_total_norm(grads)
+            nn.utils.clip_grad_norm_(grads, self.clip_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        if self.schedule_name == "step":
+        if self.schedule_name in ("step", "exponential"):
             self.scheduler.step()
         return norm
 
@@ -126,7 +137,7 @@ class Optimization:
 
     def describe(self) -> str:
         lines = [f"optimizer {type(self.optimizer).__name__}, clip_norm={self.clip_norm}, "
-                 f"schedule={self.schedule_name}"]
+                 f"clip_value={self.clip_value}, schedule={self.schedule_name}"]
         for group in self.optimizer.param_groups:
             count = sum(p.numel() for p in group["params"])
             lines.append(f"  group {group['name']:<10} {count:>9,d} params  lr={group['lr']:g}  "

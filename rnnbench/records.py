@@ -4,9 +4,11 @@ Record fields (the design page's schema):
 ``status`` (completed | diverged | failed | interrupted | running), ``model``, ``task``, ``seed``,
 ``params`` (trainable count), ``metrics`` (final, keyed ``split/metric``), ``best`` (metrics at the best
 validation point, with its ``step``), ``steps``, ``wall_s``, ``device``, ``config`` (resolved),
-``versions``; plus ``constants`` (task reference values such as baselines), ``error`` for failed runs and
-``diverged_at`` for diverged ones. Files are written to a temporary name and renamed, so a reader sees a
-complete file or none.
+``versions``, ``code`` (the git revision of the code that ran: ``commit`` and ``dirty``, i.e. tracked files
+differed from it; null outside a git checkout); plus ``constants`` (task reference values such as baselines),
+``exploded`` (the training loss left the useful range, see :func:`rnnbench.train.explosion`) with
+``explosion``, ``error`` for failed runs and ``diverged_at`` for diverged ones. Files are written to a temporary
+name and renamed, so a reader sees a complete file or none.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import io
 import json
 import os
 import platform
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -67,6 +70,18 @@ def write_curves(run_dir: Path, rows: list[dict]) -> None:
 
 def versions() -> dict[str, str]:
     return {"rnnbench": rnnbench.__version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def code_revision() -> dict[str, str | bool | None]:
+    """The git commit of the checkout holding this package, and whether tracked files differ from it."""
+    root = Path(rnnbench.__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
 
 
 def scan(root: Path) -> list[dict]:

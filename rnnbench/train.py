@@ -50,6 +50,7 @@ class TrainerConfig:
     progress: bool = True
     compile: bool = False            # torch.compile the network
     detect_anomaly: bool = False     # torch.autograd anomaly detection (slow; for debugging)
+    explosion_factor: float = 10.0   # a logged train loss above this × the first one flags the run as exploded
 
     def __post_init__(self):
         for name in ("max_steps", "epochs"):
@@ -57,6 +58,8 @@ class TrainerConfig:
                 positive_int(name, getattr(self, name))
         positive_int("eval_every", self.eval_every)
         positive_int("log_every", self.log_every)
+        require(isinstance(self.explosion_factor, (int, float)) and self.explosion_factor > 1, "explosion_factor",
+                self.explosion_factor, "a number > 1")
         require(isinstance(self.checkpoint_every, int) and self.checkpoint_every >= 0, "checkpoint_every",
                 self.checkpoint_every, "a non-negative integer")
 
@@ -76,6 +79,20 @@ class FitResult:
     best: dict                       # evaluation at the best val/loss, with its step
     diverged_at: int | None = None
     rows: list = field(default_factory=list)
+
+
+def explosion(rows: list[dict], factor: float) -> dict | None:
+    """The first log point whose mean train loss exceeds ``factor`` × the first logged one, or None.
+
+    A finite loss can still be useless: a run whose loss jumps orders of magnitude above where it started
+    (gradient explosion) and never returns is not a result even if it ends ``completed``. The first logged loss
+    is the untrained network's, so the rule needs no task-specific constant."""
+    losses = [(row["step"], row["train/loss"]) for row in rows if "train/loss" in row]
+    if not losses:
+        return None
+    threshold = factor * losses[0][1]
+    return next(({"step": step, "loss": loss, "threshold": threshold} for step, loss in losses if loss > threshold),
+                None)
 
 
 def regularizer(net: nn.Module) -> torch.Tensor | float:

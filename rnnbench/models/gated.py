@@ -7,36 +7,50 @@ GRU (Cho et al. 2014), as in torch.nn.GRU:
     r, z = σ(W_r[x,h]+b_r), σ(W_z[x,h]+b_z);  n = tanh(W_n x + b_n + r ⊙ (U_n h + b'_n))
     h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
 torch keeps two bias vectors per gate (input and hidden), so parameter counts exceed the
-one-bias-per-gate counts some papers report by 4H (LSTM) or 3H (GRU).
+one-bias-per-gate counts some papers report by 4H (LSTM) or 3H (GRU); ``hidden_bias=false`` fixes the hidden
+one at 0 (not trained): one bias per gate, as in TensorFlow's cells (and half the bias learning rate of two).
+``weight_init``: ``default`` (torch's U(±1/√H)), ``glorot_normal`` (each matrix), ``tf_glorot_uniform`` (the
+Glorot-uniform init of TF's one [I + H, 4H] kernel: U(±√(6 / (I + 5H))) for both matrices); biases 0 except
+with ``default``.
+``forget_bias`` (LSTM) initialises the forget gate's bias: with a trainable bias this equals TF BasicLSTMCell's
+constant ``forget_bias`` added to a zero-initialised bias (the same pre-activation and the same gradients).
 State: LSTM ``(h, c)``, GRU ``h``, each ``[1, B, H]`` as in torch.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from rnnbench.validation import positive_int, require_choice
+from rnnbench.validation import positive_int, require, require_choice
 
-WEIGHT_INITS = ("default", "glorot_normal")
+WEIGHT_INITS = ("default", "glorot_normal", "tf_glorot_uniform")
 
 
 class _VendorRecurrent(nn.Module):
     kernel: type[nn.RNNBase]
 
-    def __init__(self, input_size: int, hidden_size: int, weight_init: str = "default"):
+    def __init__(self, input_size: int, hidden_size: int, weight_init: str = "default", hidden_bias: bool = True):
         super().__init__()
         positive_int("input_size", input_size)
         positive_int("hidden_size", hidden_size)
         require_choice("weight_init", weight_init, WEIGHT_INITS)
+        require(isinstance(hidden_bias, bool), "hidden_bias", hidden_bias, "true or false")
         self.hidden_size = hidden_size
         self.rnn = self.kernel(input_size, hidden_size, batch_first=True)
-        if weight_init == "glorot_normal":
+        if weight_init != "default":
+            bound = math.sqrt(6 / (input_size + hidden_size + self.rnn.weight_ih_l0.shape[0]))
             for name, param in self.rnn.named_parameters():
-                if name.startswith("weight"):
+                if not name.startswith("weight"):
+                    nn.init.zeros_(param)
+                elif weight_init == "glorot_normal":
                     nn.init.xavier_normal_(param)
                 else:
-                    nn.init.zeros_(param)
+                    nn.init.uniform_(param, -bound, bound)
+        if not hidden_bias:
+            nn.init.zeros_(self.rnn.bias_hh_l0).requires_grad_(False)
 
     def forward(self, x: torch.Tensor, state=None, *, times=None):
         return self.rnn(x, state)
@@ -44,6 +58,15 @@ class _VendorRecurrent(nn.Module):
 
 class LSTM(_VendorRecurrent):
     kernel = nn.LSTM
+
+    def __init__(self, input_size: int, hidden_size: int, weight_init: str = "default", hidden_bias: bool = True,
+                 forget_bias: float | None = None):
+        super().__init__(input_size, hidden_size, weight_init, hidden_bias)
+        if forget_bias is not None:
+            require(isinstance(forget_bias, (int, float)), "forget_bias", forget_bias, "a number or null")
+            with torch.no_grad():
+                self.rnn.bias_ih_l0[hidden_size:2 * hidden_size] = forget_bias
+                self.rnn.bias_hh_l0[hidden_size:2 * hidden_size] = 0.0
 
 
 class GRU(_VendorRecurrent):

@@ -15,10 +15,19 @@ LSTM update with peepholes p (Gers & Schmidhuber 2000):
     i = σ(W_i x + U_i h + p_i ⊙ c + b_i);  f = σ(W_f x + U_f h + p_f ⊙ c + b_f)
     c̃ = f ⊙ c + i ⊙ tanh(W_g x + U_g h + b_g);  o = σ(W_o x + U_o h + p_o ⊙ c̃ + b_o);  h̃ = o ⊙ tanh(c̃)
 
-Per unit, τ, s and r_on are trainable. Positivity: τ = exp(log τ) (always > 0); r_on = min(exp(log r_on), 1)
-(always in (0, 1]). Initialisation (the paper's frequency task): log τ ~ U(``period_init_low``,
-``period_init_high``) = U(1, 3), s ~ U(0, ``shift_max``) = U(0, 100), r_on = ``open_ratio`` = 0.05.
-Weights and peepholes ~ U(−1/√H, 1/√H) (torch's LSTM default), biases 0.
+Per unit, τ, s and r_on are trainable. ``time_parametrization`` keeps them positive in one of two ways:
+``raw`` (default, the authors' code): τ = |τ_raw|, r_on = |r_raw|, the raw values being the parameters;
+``log``: τ = exp(log τ), r_on = min(exp(log r_on), 1). The forms give the same gate for the same τ and r_on but
+different training dynamics: under Adam, log r_on moves by ~lr per step, i.e. r_on by ~lr·r_on, about 20×
+slower than the raw form at r_on = 0.05 (reference: frequency task, REFERENCES.md#phased-lstm).
+Initialisation (the paper's frequency task): τ ~ exp(U(``period_init_low``, ``period_init_high``)) = exp(U(1, 3)),
+s ~ U(0, ``shift_max``) = U(0, 100), r_on = ``open_ratio`` = 0.05. Gate weights, recurrent weights and peepholes
+~ N(0, ``weight_std``²) (0.1, Lasagne's default in the authors' code; null: torch's U(−1/√H, 1/√H)); biases 0
+except the input gate's, ``input_gate_bias`` (−0.1 in the authors' code).
+``grad_clip`` (10 in the authors' code; null: off): in the backward pass, the gradient of every gate
+pre-activation W x_t + U h_{t−1} + b is clipped element-wise to [−clip, clip] before it reaches W, U, b and
+h_{t−1} (Lasagne's ``grad_clipping``); the forward pass is unchanged. ``time_gate=false`` fixes k = 1: a
+peephole LSTM with the same initialisation and clipping (the authors' LSTM baseline).
 
 Compute: k for all steps in one vectorised op (one row for timestamps shared by the batch) and the input
 projection for all steps in one matmul, both before the loop. On the CPU the recurrence runs in a native
@@ -38,13 +47,16 @@ import torch
 from torch import nn
 
 from rnnbench import native
-from rnnbench.validation import non_negative_float, positive_int, require
+from rnnbench.validation import non_negative_float, positive_float, positive_int, require, require_choice
+
+PARAMETRIZATIONS = ("raw", "log")
 
 
 class PhasedLSTM(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, peepholes: bool = True, open_ratio: float = 0.05,
                  leak: float = 1e-3, period_init_low: float = 1.0, period_init_high: float = 3.0,
-                 shift_max: float = 100.0):
+                 shift_max: float = 100.0, time_parametrization: str = "raw", weight_std: float | None = 0.1,
+                 input_gate_bias: float = -0.1, grad_clip: float | None = 10.0, time_gate: bool = True):
         super().__init__()
         positive_int("input_size", input_size)
         positive_int("hidden_size", hidden_size)
@@ -55,22 +67,47 @@ class PhasedLSTM(nn.Module):
                 and period_init_low <= period_init_high, "period_init_high", period_init_high,
                 f"a number >= period_init_low={period_init_low}")
         non_negative_float("shift_max", shift_max)
-        self.hidden_size, self.leak = hidden_size, leak
+        require_choice("time_parametrization", time_parametrization, PARAMETRIZATIONS)
+        if weight_std is not None:
+            positive_float("weight_std", weight_std)
+        require(isinstance(input_gate_bias, (int, float)), "input_gate_bias", input_gate_bias, "a number")
+        if grad_clip is not None:
+            positive_float("grad_clip", grad_clip)
+        require(isinstance(time_gate, bool), "time_gate", time_gate, "true or false")
+        self.hidden_size, self.leak, self.grad_clip = hidden_size, leak, grad_clip
+        self.time_parametrization, self.has_time_gate = time_parametrization, time_gate
         self.input_proj = nn.Linear(input_size, 4 * hidden_size)
         self.recurrent = nn.Linear(hidden_size, 4 * hidden_size, bias=False)
-        bound = 1 / math.sqrt(hidden_size)
-        for weight in (self.input_proj.weight, self.recurrent.weight):
-            nn.init.uniform_(weight, -bound, bound)
-        nn.init.zeros_(self.input_proj.bias)
-        self.peepholes = nn.Parameter(torch.empty(3, hidden_size).uniform_(-bound, bound)) if peepholes else None
-        self.log_period = nn.Parameter(torch.empty(hidden_size).uniform_(period_init_low, period_init_high))
+        self.peepholes = nn.Parameter(torch.empty(3, hidden_size)) if peepholes else None
+        weights = [self.input_proj.weight, self.recurrent.weight] + ([self.peepholes] if peepholes else [])
+        for weight in weights:
+            if weight_std is None:
+                bound = 1 / math.sqrt(hidden_size)
+                nn.init.uniform_(weight, -bound, bound)
+            else:
+                nn.init.normal_(weight, 0.0, weight_std)
+        with torch.no_grad():
+            self.input_proj.bias.zero_()[:hidden_size] = input_gate_bias
+        if not time_gate:
+            return
+        periods = torch.empty(hidden_size).uniform_(period_init_low, period_init_high)
         self.shift = nn.Parameter(torch.empty(hidden_size).uniform_(0.0, shift_max))
-        self.log_open_ratio = nn.Parameter(torch.full((hidden_size,), math.log(open_ratio)))
+        if time_parametrization == "raw":
+            self.period = nn.Parameter(periods.exp())
+            self.open_ratio = nn.Parameter(torch.full((hidden_size,), float(open_ratio)))
+        else:
+            self.log_period = nn.Parameter(periods)
+            self.log_open_ratio = nn.Parameter(torch.full((hidden_size,), math.log(open_ratio)))
+
+    def periods_and_open_ratios(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """τ and r_on ``[H]``, positive, from the parameters of the chosen parametrisation."""
+        if self.time_parametrization == "raw":
+            return self.period.abs(), self.open_ratio.abs()
+        return self.log_period.exp(), self.log_open_ratio.exp().clamp(max=1.0)
 
     def time_gate(self, times: torch.Tensor) -> torch.Tensor:
         """k ``[B, T, H]`` for timestamps ``[B, T]`` (leak only in training mode)."""
-        period = self.log_period.exp()
-        open_ratio = self.log_open_ratio.exp().clamp(max=1.0)
+        period, open_ratio = self.periods_and_open_ratios()
         phase = torch.remainder(times.unsqueeze(-1) - self.shift, period) / period
         leak = self.leak if self.training else 0.0
         tent = 1 - (2 * phase / open_ratio - 1).abs()           # 2φ/r_on rising, then 2 − 2φ/r_on falling
@@ -87,19 +124,22 @@ class PhasedLSTM(nn.Module):
             times = torch.arange(steps, device=x.device, dtype=x.dtype).unsqueeze(0)
         elif times.stride(0) == 0:
             times = times[:1]
-        gates = self.time_gate(times.to(x.dtype))                                   # [B or 1, T, H]
+        if self.has_time_gate:
+            gates = self.time_gate(times.to(x.dtype))                               # [B or 1, T, H]
+        else:
+            gates = x.new_ones(1, steps, self.hidden_size)
         if state is None:
             state = (x.new_zeros(batch, self.hidden_size),) * 2
         kernel = native_kernel(x)
         if kernel is not None:
             projected = self.input_proj(x.transpose(0, 1))                         # W x_t + b: [T, B, 4H]
             outputs, h, c = native_recurrence(kernel, projected, gates.transpose(0, 1).contiguous(), *state,
-                                              self.recurrent.weight, self.peepholes)
+                                              self.recurrent.weight, self.peepholes, self.grad_clip)
             return outputs, (h, c)
         projected = torch.baddbmm(self.input_proj.bias.view(1, -1, 1),               # W x_t + b: [T, 4H, B]
                                   self.input_proj.weight.expand(steps, -1, -1), x.permute(1, 2, 0))
         outputs, h, c = PhasedLSTMRecurrence.apply(projected, gates.permute(1, 2, 0).contiguous(), *state,
-                                                   self.recurrent.weight, self.peepholes)
+                                                   self.recurrent.weight, self.peepholes, self.grad_clip)
         return outputs, (h, c)
 
 
@@ -123,11 +163,11 @@ class NativePhasedLSTMRecurrence(torch.autograd.Function):
     ``[T, B, 4H]``, ``gates`` ``[T, B or 1, H]``; returns outputs ``[B, T, H]`` and the final ``(h, c)``."""
 
     @staticmethod
-    def forward(ctx, kernel, projected, gates, h0, c0, weight, peepholes):
+    def forward(ctx, kernel, projected, gates, h0, c0, weight, peepholes, grad_clip):
         peephole_values = peepholes if peepholes is not None else weight.new_zeros(3, weight.shape[1])
         h, c, *saved = kernel.forward(projected, gates, h0.contiguous(), c0.contiguous(), weight.contiguous(),
                                       peephole_values.contiguous())
-        ctx.kernel, ctx.has_peepholes = kernel, peepholes is not None
+        ctx.kernel, ctx.has_peepholes, ctx.grad_clip = kernel, peepholes is not None, grad_clip or 0.0
         ctx.save_for_backward(gates, weight, peephole_values, h, c, *saved)
         return h[1:].transpose(0, 1), h[-1], c[-1]
 
@@ -136,9 +176,9 @@ class NativePhasedLSTMRecurrence(torch.autograd.Function):
     def backward(ctx, grad_outputs, grad_h, grad_c):
         gates, weight, peepholes, *saved = ctx.saved_tensors
         grads = ctx.kernel.backward(None if grad_outputs is None else grad_outputs.transpose(0, 1), grad_h, grad_c,
-                                    gates, weight, peepholes, *saved)
+                                    gates, weight, peepholes, *saved, ctx.grad_clip)
         d_projected, d_gates, d_h0, d_c0, d_weight, d_peepholes = grads
-        return None, d_projected, d_gates, d_h0, d_c0, d_weight, d_peepholes if ctx.has_peepholes else None
+        return None, d_projected, d_gates, d_h0, d_c0, d_weight, d_peepholes if ctx.has_peepholes else None, None
 
 
 class PhasedLSTMRecurrence(torch.autograd.Function):
@@ -146,7 +186,9 @@ class PhasedLSTMRecurrence(torch.autograd.Function):
 
     Inputs: ``projected`` ``[T, 4H, B]`` (W x_t + b, gate order i, f, g, o), ``gates`` k ``[T, H, B]`` (or
     ``[T, H, 1]``, shared by the batch), ``h0``, ``c0`` ``[B, H]``, ``weight`` U ``[4H, H]``, ``peepholes``
-    ``[3, H]`` (p_i, p_f, p_o) or None. Returns outputs ``[B, T, H]`` and the final ``h``, ``c`` ``[B, H]``.
+    ``[3, H]`` (p_i, p_f, p_o) or None, ``grad_clip`` (clip of δa where it leaves through U, h and the input
+    projection; the peephole terms use the unclipped δa) or None. Returns outputs ``[B, T, H]`` and the final
+    ``h``, ``c`` ``[B, H]``.
 
     Layout, chosen so that a step is ~10 tensor ops on contiguous memory: the loops run feature-major (batch
     last), so a step's pre-activations are one ``addmm(u_t, U, h_t)`` into a ``[4H, B]`` block whose gate rows
@@ -164,7 +206,7 @@ class PhasedLSTMRecurrence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, projected, gates, h0, c0, weight, peepholes):
+    def forward(ctx, projected, gates, h0, c0, weight, peepholes, grad_clip):
         steps, (batch, H) = projected.shape[0], h0.shape
         acts = projected.new_empty(steps, 4 * H, batch)            # i, f, g, o after their non-linearities
         states = projected.new_empty(steps + 1, 2, H, batch)       # (h, c) before each step and after the last
@@ -194,6 +236,7 @@ class PhasedLSTMRecurrence(torch.autograd.Function):
             torch.mul(o[t], torch.tanh(c_cand[t], out=tanh_c), out=h_cand[t])
             torch.lerp(state[t], candidate, k[t], out=state[t + 1])   # k ⊙ new + (1 − k) ⊙ old
         ctx.save_for_backward(gates, weight, peepholes, acts, states, candidates, cell_tanh)
+        ctx.grad_clip = grad_clip
         return states[1:, 0].permute(2, 0, 1), states[-1, 0].t(), states[-1, 1].t()
 
     @staticmethod
@@ -232,13 +275,16 @@ class PhasedLSTMRecurrence(torch.autograd.Function):
         d_output_gate = d_pre[:, 3 * H:].unbind(0)
         d_gate_inputs = d_pre[:, :3 * H].unflatten(1, (3, H)).unbind(0)
         h_t = previous_h.transpose(1, 2).unbind(0)
-        k, keep, d_state, d_act = k.unbind(0), keep.unbind(0), d_states.unbind(0), d_pre.unbind(0)
+        d_clipped = d_pre if ctx.grad_clip is None else torch.empty_like(d_pre)        # δa through U, h, W x + b
+        k, keep, d_state, d_act = k.unbind(0), keep.unbind(0), d_states.unbind(0), d_clipped.unbind(0)
         cell_factor, out_factor, gate_factors, carry_factor = (
             x.unbind(0) for x in (cell_factor, out_factor, gate_factors, carry_factor))
         for t in reversed(range(steps)):
             d_cell = torch.mul(d_c[t + 1], k[t]).addcmul_(d_h[t + 1], cell_factor[t])
             torch.mul(d_h[t + 1], out_factor[t], out=d_output_gate[t])
             torch.mul(d_cell, gate_factors[t], out=d_gate_inputs[t])
+            if ctx.grad_clip is not None:
+                torch.clamp(d_pre[t], -ctx.grad_clip, ctx.grad_clip, out=d_act[t])
             d_state[t].addcmul_(d_state[t + 1], keep[t])
             d_h[t].addmm_(weight_t, d_act[t])
             d_c[t].addcmul_(d_cell, carry_factor[t])
@@ -251,4 +297,4 @@ class PhasedLSTMRecurrence(torch.autograd.Function):
             d_peepholes = torch.stack(((d_pre[:, :H] * previous_c).sum((0, 2)),
                                        (d_pre[:, H:2 * H] * previous_c).sum((0, 2)),
                                        (d_pre[:, 3 * H:] * candidates[:, 1]).sum((0, 2))))
-        return d_pre, d_gates, d_states[0, 0].t(), d_states[0, 1].t(), d_weight, d_peepholes
+        return d_clipped, d_gates, d_states[0, 0].t(), d_states[0, 1].t(), d_weight, d_peepholes, None

@@ -10,13 +10,18 @@
 //     δa_i = δc̃ g σ′_i,  δa_f = δc̃ c_{t-1} σ′_f,  δa_g = δc̃ i tanh′_g,
 //     δc_{t-1} = (1 − k) δc_t + δc̃ f + p_i δa_i + p_f δa_f,  δh_{t-1} = (1 − k) δh_t + δa U   (at::addmm_)
 //     δk = δc_t (c̃ − c_{t-1}) + δh_t (h̃ − h_{t-1});  δp and δU are summed over steps (δU per 16 steps).
+//   δa is clipped to [−clip, clip] where it leaves through U, h_{t-1} and the input projection
+//   (the authors' Lasagne grad_clipping on the gate pre-activations W x + U h + b); the peephole terms use the
+//   unclipped δa, since the peepholes are added after the clipped node in their graph.
 //
 // Layout: time-major, batch-major: projected, acts [T, B, 4H] (gate order i, f, g, o); states [T + 1, B, H];
 // gates [T, B or 1, H] (1: shared by the batch). Built with -ffast-math (compile only, not linked: the
 // process's floating-point mode is untouched) so the unit loops vectorise, exp and tanh included.
 #include <torch/extension.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -56,7 +61,7 @@ template <typename T>
 void backward_units(int64_t batch, int64_t H, const T* act, const T* h, const T* c, const T* k, int64_t k_row,
                     const T* peep,
                     const T* grad_out, int64_t grad_row, T* d_h, T* d_c, T* d_h_prev, T* d_act, T* d_k,
-                    T* d_peep) {
+                    T* d_peep, T clip) {
   const T *p_i = peep, *p_f = peep + H, *p_o = peep + 2 * H;
   T *dp_i = d_peep, *dp_f = d_peep + H, *dp_o = d_peep + 2 * H;
   for (int64_t b = 0; b < batch; ++b) {
@@ -76,7 +81,9 @@ void backward_units(int64_t batch, int64_t H, const T* act, const T* h, const T*
       const T d_o = kb[j] * delta_h * tc * sig_o;
       const T d_i = d_cell * g[j] * i[j] * (T(1) - i[j]);
       const T d_f = d_cell * cp[j] * f[j] * (T(1) - f[j]);
-      da_i[j] = d_i; da_f[j] = d_f; da_g[j] = d_cell * i[j] * (T(1) - g[j] * g[j]); da_o[j] = d_o;
+      const T d_g = d_cell * i[j] * (T(1) - g[j] * g[j]);
+      da_i[j] = std::clamp(d_i, -clip, clip); da_f[j] = std::clamp(d_f, -clip, clip);
+      da_g[j] = std::clamp(d_g, -clip, clip); da_o[j] = std::clamp(d_o, -clip, clip);
       dk[j] += delta_c * (cc - cp[j]) + delta_h * (hc - hp[j]);
       dp_i[j] += d_i * cp[j]; dp_f[j] += d_f * cp[j]; dp_o[j] += d_o * cc;
       dc[j] = (T(1) - kb[j]) * delta_c + d_cell * f[j] + p_i[j] * d_i + p_f[j] * d_f;
@@ -114,10 +121,11 @@ std::vector<Tensor> forward(const Tensor& projected, const Tensor& gates, const 
 }
 
 // grad_outputs [T, B, H] (any strides) or None, grad_h, grad_c [B, H] or None, and
-// the forward's tensors → {δprojected [T, B, 4H], δgates (gates' shape), δh0, δc0, δweight, δpeepholes}
+// the forward's tensors, clip (≤ 0: none) → {δprojected [T, B, 4H], δgates (gates' shape), δh0, δc0, δweight, δpeepholes}
 std::vector<Tensor> backward(std::optional<Tensor> grad_outputs, const std::optional<Tensor>& grad_h,
                              const std::optional<Tensor>& grad_c, const Tensor& gates, const Tensor& weight,
-                             const Tensor& peepholes, const Tensor& h, const Tensor& c, const Tensor& acts) {
+                             const Tensor& peepholes, const Tensor& h, const Tensor& c, const Tensor& acts,
+                             double clip) {
   const int64_t steps = acts.size(0), batch = acts.size(1), H = h.size(2), k_row = gates.size(1) == 1 ? 0 : H;
   if (grad_outputs && grad_outputs->stride(2) != 1) grad_outputs = grad_outputs->contiguous();
   auto d_h = grad_h ? grad_h->contiguous().clone() : h.new_zeros({batch, H});
@@ -137,7 +145,9 @@ std::vector<Tensor> backward(std::optional<Tensor> grad_outputs, const std::opti
           c.data_ptr<scalar_t>() + t * state, gates[t].data_ptr<scalar_t>(), k_row, peepholes.data_ptr<scalar_t>(),
           grad_base ? grad_base + t * grad_outputs->stride(0) : nullptr, grad_outputs ? grad_outputs->stride(1) : 0,
           d_h.data_ptr<scalar_t>(), d_c.data_ptr<scalar_t>(), d_h_prev.data_ptr<scalar_t>(),
-          d_acts[t].data_ptr<scalar_t>(), d_gates[t].data_ptr<scalar_t>(), d_peep.data_ptr<scalar_t>());
+          d_acts[t].data_ptr<scalar_t>(), d_gates[t].data_ptr<scalar_t>(), d_peep.data_ptr<scalar_t>(),
+          clip > 0 ? static_cast<scalar_t>(std::min(clip, double(std::numeric_limits<scalar_t>::max())))
+                   : std::numeric_limits<scalar_t>::max());
       d_h_prev.addmm_(d_acts[t], weight);                    // δh_{t-1} = (1 − k) δh_t + δa U
       std::swap(d_h, d_h_prev);
       if (t % kWeightChunk == 0) {                            // δU += Σ δa_tᵀ h_{t-1} over the chunk just done,

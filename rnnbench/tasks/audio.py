@@ -1,8 +1,11 @@
 """Audio sequence generation (Koutník et al. 2014, Clockwork RNN, section 4.2; the seed README's reproduction).
 
 The network receives no input (one channel of zeros) and must generate ``length`` consecutive samples of a
-WAV file, starting at sample ``offset``, scaled to [−1, 1] by the window's peak: target_t = a_t / max|a|.
-Output head: y_t = tanh(W_O h_t + b_o) (the paper's generation set-up). Loss: MSE over every step.
+WAV file, starting at sample ``offset``, scaled to [−1, 1]: ``scaling="minmax"`` (the reproduction's
+parse_wav.py: target = 2 (a − min a) / (max a − min a) − 1 over the window) or ``"peak"`` (target = a / max|a|).
+Output head: y_t = tanh(W_O h_t + b_o) (the paper's generation set-up), W_O ~ N(0, ``head_weight_std``²) and
+b_o = 0 (0.1 in the reproduction; null: torch's default init). Loss: MSE over every step. The record's constants
+hold ``target_variance`` (MSE / var(target) compares runs across clips) and ``baseline_mse`` (predicting 0).
 One sequence, full batch: every training step sees the same sequence (batch of 1; an epoch is one step).
 This is a fitting task: "val" and "test" evaluate the same sequence as training (in eval mode).
 
@@ -23,9 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnbench.tasks.base import Batch, SequenceNetwork, Task
-from rnnbench.validation import ConfigError, positive_int, require
+from rnnbench.validation import ConfigError, positive_float, positive_int, require, require_choice
 
 DEFAULT_WAV = Path(__file__).resolve().parents[1] / "data" / "vibe_ace_1s_44k.wav"
+SCALINGS = ("minmax", "peak")
 
 
 def load_wav(path: str | Path) -> tuple[int, np.ndarray]:
@@ -58,25 +62,34 @@ class AudioTask(Task):
     output_size = 1
     readout = "every"
 
-    def __init__(self, path: str | None = None, offset: int = 0, length: int = 320, train_steps: int = 5000,
-                 **kwargs):
+    def __init__(self, path: str | None = None, offset: int = 0, length: int = 320, scaling: str = "minmax",
+                 head_weight_std: float | None = 0.1, train_steps: int = 1000, **kwargs):
         super().__init__(batch_size=1, train_steps=train_steps, steps_per_epoch=1, **kwargs)
         positive_int("length", length)
         require(isinstance(offset, int) and offset >= 0, "offset", offset, "a non-negative integer")
+        require_choice("scaling", scaling, SCALINGS)
+        if head_weight_std is not None:
+            positive_float("head_weight_std", head_weight_std)
+        self.head_weight_std = head_weight_std
         self.path = Path(path) if path is not None else DEFAULT_WAV
         self.sample_rate, samples = load_wav(self.path)
         require(offset + length <= len(samples), "length", length,
                 f"offset + length <= the file's {len(samples)} samples (offset={offset})")
         window = samples[offset:offset + length]
-        peak = np.abs(window).max()
-        require(peak > 0, "offset", offset, "a window that is not silent")
-        target = torch.tensor(window / peak, dtype=torch.float32, device=self.device)
+        low, high = window.min(), window.max()
+        require(high > low, "offset", offset, "a window that is not constant")
+        scaled = 2 * (window - low) / (high - low) - 1 if scaling == "minmax" else window / np.abs(window).max()
+        target = torch.tensor(scaled, dtype=torch.float32, device=self.device)
         self.sequence = Batch(torch.zeros(1, length, 1, device=self.device), target.unsqueeze(0))
-        self.constants = {"baseline_mse": float(target.square().mean())}   # predicting silence
+        self.constants = {"baseline_mse": float(target.square().mean()),   # predicting silence
+                          "target_variance": float(target.var(unbiased=False))}
 
     def network(self, core: nn.Module) -> SequenceNetwork:
-        head = nn.Sequential(nn.Linear(core.hidden_size, self.output_size), nn.Tanh())
-        return SequenceNetwork(core, head, self.readout)
+        linear = nn.Linear(core.hidden_size, self.output_size)
+        if self.head_weight_std is not None:
+            nn.init.normal_(linear.weight, 0.0, self.head_weight_std)
+            nn.init.zeros_(linear.bias)
+        return SequenceNetwork(core, nn.Sequential(linear, nn.Tanh()), self.readout)
 
     def train_batch(self, step: int) -> Batch:
         return self.sequence
