@@ -119,12 +119,12 @@ class Optimization:
 
     def step(self, net: nn.Module) -> torch.Tensor:
         """Clip (if configured), step, advance a per-step schedule. Returns the gradient norm before any clip."""
-        grads = [p.grad for p in net.parameters() if p.grad is not None]
-        norm = nn.utils.get_total_norm(grads)
+        params = [p for p in net.parameters() if p.grad is not None]
+        norm = nn.utils.get_total_norm([p.grad for p in params])
         if self.clip_value is not None:
-            nn.utils.clip_grad_value_(grads, self.clip_value)
+            nn.utils.clip_grad_value_(params, self.clip_value)
         if self.clip_norm is not None:
-            nn.utils.clip_grad_norm_(grads, self.clip_norm)
+            nn.utils.clip_grad_norm_(params, self.clip_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if self.schedule_name in ("step", "exponential"):
