@@ -3,23 +3,31 @@
 A table spec names its ``columns`` and ``rows``; each cell selects records by dotted paths
 (``model``, ``config.model.hidden_size``, ``config.task.sampling``, …), merged from the row, the column and
 the cell, and reads one value per record by a dotted path (``best.test/accuracy``, ``metrics.test/mse``,
-``constants.baseline_loss``, ``params``). Published values sit beside ours with their source and a
-tolerance (``relative`` and/or ``absolute``). ``claims`` state the papers' qualitative results as
-comparisons of two cells' means and are checked too.
+``constants.baseline_loss``, ``params``), divided by a second path when the cell sets ``normalize`` (e.g.
+``constants.target_variance``). Published values sit beside ours with their source and a tolerance
+(``relative`` and/or ``absolute``). ``claims`` state the papers' qualitative results as comparisons of two
+cells' means and are checked too.
+
+A cell's statistic is mean ± std over its completed runs that did not explode (``exploded: true`` in the
+record: the training loss left the useful range without going non-finite); exploded, diverged and failed
+runs are counted beside it, so one bad seed cannot silently dominate the mean.
 
 Cell verdicts: ``within`` / ``outside`` tolerance, ``no published value``, ``not run`` (no record),
-``diverged`` or ``failed`` (no completed record, at least one diverged / failed one).
+``metric missing`` (runs without the value), ``exploded``, ``diverged`` or ``failed`` (no usable run, at
+least one exploded / diverged / failed one).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from omegaconf import OmegaConf
 
+from rnnbench import provenance
 from rnnbench.records import scan
 
 OPERATORS = {"<": np.less, ">": np.greater}
@@ -49,11 +57,21 @@ class Cell:
     mean: float
     std: float
     n: int
+    n_exploded: int
     n_diverged: int
     n_failed: int
     published: float | None
     verdict: str
-    run_dirs: list
+    run_dirs: list              # every selected run, whatever its status
+
+
+def read_value(record: dict, metric: str, normalize: str | None = None) -> float | None:
+    """``metric`` of ``record``, divided by its ``normalize`` path when given; None when missing or not finite."""
+    value, divisor = lookup(record, metric), lookup(record, normalize) if normalize else 1.0
+    if value is None or not divisor:
+        return None
+    value = float(value) / float(divisor)
+    return value if math.isfinite(value) else None
 
 
 def within(mean: float, published: float, tolerance: dict) -> bool:
@@ -65,23 +83,27 @@ def build_cell(records: list[dict], row: dict, column: dict, spec: dict) -> Cell
     cell_spec = (row.get("cells") or {}).get(column["label"], {})
     select = {**row.get("select", {}), **column.get("select", {}), **cell_spec.get("select", {})}
     metric = cell_spec.get("metric") or column.get("metric") or spec["metric"]
+    normalize = cell_spec.get("normalize") or column.get("normalize") or spec.get("normalize")
     published = cell_spec.get("published", (row.get("published") or {}).get(column["label"]))
     chosen = [r for r in records if matches(r, select)]
-    values = [lookup(r, metric) for r in chosen if r["status"] == "completed"]
-    values = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    completed = [r for r in chosen if r["status"] == "completed"]
+    kept = [r for r in completed if not r.get("exploded")]
+    values = [v for v in (read_value(r, metric, normalize) for r in kept) if v is not None]
+    n_exploded = len(completed) - len(kept)
     n_diverged = sum(r["status"] == "diverged" for r in chosen)
     n_failed = sum(r["status"] in ("failed", "interrupted") for r in chosen)
     mean = float(np.mean(values)) if values else math.nan
     std = float(np.std(values, ddof=1)) if len(values) > 1 else (0.0 if values else math.nan)
     if not values:
-        verdict = "diverged" if n_diverged else "failed" if n_failed else "not run"
+        verdict = ("metric missing" if kept else "exploded" if n_exploded else "diverged" if n_diverged
+                   else "failed" if n_failed else "not run")
     elif published is None:
         verdict = "no published value"
     else:
         tolerance = column.get("tolerance", spec.get("tolerance", {}))
         verdict = "within" if within(mean, published, tolerance) else "outside"
-    return Cell(row["label"], column["label"], mean, std, len(values), n_diverged, n_failed, published, verdict,
-                sorted(r["run_dir"] for r in chosen))
+    return Cell(row["label"], column["label"], mean, std, len(values), n_exploded, n_diverged, n_failed, published,
+                verdict, sorted(r["run_dir"] for r in chosen))
 
 
 def normalise_columns(spec: dict) -> list[dict]:
@@ -113,7 +135,7 @@ def format_value(value: float | None, fmt: str) -> str:
 
 def cell_text(cell: Cell, fmt: str) -> str:
     ours = f"{format_value(cell.mean, fmt)} ± {format_value(cell.std, fmt)} (n={cell.n})" if cell.n else "—"
-    extra = []
+    extra = [f"{cell.n_exploded} of {len(cell.run_dirs)} exploded"] if cell.n_exploded else []
     if cell.n and (cell.n_diverged or cell.n_failed):
         extra.append(f"+{cell.n_diverged} diverged, {cell.n_failed} failed")
     published = format_value(cell.published, fmt) if cell.published is not None else "—"
@@ -124,13 +146,35 @@ def column_formats(spec: dict) -> dict[str, str]:
     return {c["label"]: c.get("format", spec.get("format", ".4g")) for c in normalise_columns(spec)}
 
 
-def markdown(spec: dict, cells: list[Cell], claims: list[dict], scale: str, note: str) -> str:
+def duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
+def wall_time(records: list[dict]) -> float:
+    """Seconds spent by all runs together (sum of ``wall_s``)."""
+    return sum(r.get("wall_s") or 0.0 for r in records)
+
+
+def runs_line(records: list[dict]) -> str:
+    if not records:
+        return "Runs: none."
+    return (f"Runs: {len(records)}, code revisions {provenance.describe(provenance.revisions(records))}; "
+            f"wall time {duration(wall_time(records))} (sum of the runs' wall_s).")
+
+
+def markdown(spec: dict, cells: list[Cell], claims: list[dict], scale: str, note: str, runs: str = "",
+             warnings: Sequence[str] = ()) -> str:
+    """The table page; ``runs`` (see :func:`runs_line`) and provenance ``warnings`` go under its header."""
     formats = column_formats(spec)
     columns = list(formats)
     lines = [f"# {spec['title']}", "", f"Scale: **{scale}**. {note}".rstrip(), "",
              f"Published: {spec['source']}. Tolerance: {dict(spec.get('tolerance', {})) or 'none'}. "
-             "Cells: ours as mean ± std over seeds (n completed runs) · published · verdict.", "",
-             "| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+             "Cells: ours as mean ± std over the completed runs that did not explode (n) · published · verdict; "
+             "exploded runs are left out of the mean and counted (k of n exploded; verdict exploded when all "
+             "did), as are diverged and failed ones; claims compare these means.", ""]
+    lines += [runs, ""] if runs else []
+    lines += [f"**Warning:** {warning}." for warning in warnings] + ([""] if warnings else [])
+    lines += ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for row in spec["rows"]:
         row_cells = [c for c in cells if c.row == row["label"]]
         lines.append(f"| {row['label']} | " + " | ".join(cell_text(c, formats[c.column]) for c in row_cells) + " |")
@@ -164,7 +208,7 @@ def latex(spec: dict, cells: list[Cell], scale: str) -> str:
 
 
 def csv_rows(cells: list[Cell]) -> list[dict]:
-    return [{"row": c.row, "column": c.column, "mean": c.mean, "std": c.std, "n": c.n,
+    return [{"row": c.row, "column": c.column, "mean": c.mean, "std": c.std, "n": c.n, "n_exploded": c.n_exploded,
              "n_diverged": c.n_diverged, "n_failed": c.n_failed, "published": c.published, "verdict": c.verdict}
             for c in cells]
 

@@ -3,6 +3,7 @@
 import filecmp
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -25,9 +26,10 @@ SPEC = {
 }
 
 
-def fake(tmp_path, name, model, hidden, mse, status="completed"):
+def fake(tmp_path, name, model, hidden, mse, status="completed", **fields):
     write_record(tmp_path / name, {"status": status, "model": model, "params": hidden * 10,
-                                   "config": {"model": {"hidden_size": hidden}}, "metrics": {"test/mse": mse}})
+                                   "config": {"model": {"hidden_size": hidden}}, "metrics": {"test/mse": mse},
+                                   **fields})
 
 
 @pytest.fixture
@@ -72,10 +74,70 @@ def test_markdown_and_latex_render(records):
     assert r"\begin{tabular}" in tex and r"$\pm$" in tex
 
 
+def test_exploded_runs_are_counted_and_left_out_of_the_mean(tmp_path):
+    for seed, mse in enumerate([1.0, 1.1]):
+        fake(tmp_path, f"a4_{seed}", "a", 4, mse)
+    explosion = {"step": 40, "loss": 1e6, "threshold": 1e3}
+    fake(tmp_path, "a4_2", "a", 4, 1e6, exploded=True, explosion=explosion)     # would dominate the mean
+    fake(tmp_path, "b4_0", "b", 4, 9.0, exploded=True, explosion=explosion)
+    fake(tmp_path, "b4_1", "b", 4, 8.0, exploded=True, explosion=explosion)
+    cells, claims = tables.build_table(SPEC, tables.load_records(tmp_path))
+    cell = {(c.row, c.column): c for c in cells}
+    a, b = cell["small", "A"], cell["small", "B"]
+    assert a.n == 2 and a.n_exploded == 1 and a.mean == pytest.approx(1.05) and a.verdict == "within"
+    assert b.n == 0 and b.n_exploded == 2 and b.verdict == "exploded"
+    assert claims[0]["verdict"] == "not run"
+    md = tables.markdown(SPEC, cells, claims, "cpu", "")
+    assert "1.050 ± 0.071 (n=2) · published 1.000 · within (1 of 3 exploded)" in md
+    assert "— · published 5.000 · exploded (2 of 2 exploded)" in md
+    assert "mean ± std over the completed runs that did not explode" in md
+    assert {"n_exploded": 1}.items() <= tables.csv_rows(cells)[0].items()
+
+
+def test_claims_compare_means_without_exploded_runs(tmp_path):
+    fake(tmp_path, "a4_0", "a", 4, 1.0)
+    fake(tmp_path, "a4_1", "a", 4, 50.0, exploded=True, explosion={"step": 1, "loss": 50.0, "threshold": 10.0})
+    fake(tmp_path, "b4_0", "b", 4, 3.0)
+    _, claims = tables.build_table(SPEC, tables.load_records(tmp_path))
+    assert claims[0]["verdict"] == "holds" and claims[0]["ours"] == "ours: 1.000 vs 3.000"
+
+
+def test_normalized_column_divides_by_the_record_path(tmp_path):
+    spec = {**SPEC, "columns": [{"label": "A", "select": {"model": "a"}},
+                                {"label": "A/var", "select": {"model": "a"}, "normalize": "constants.target_variance"}],
+            "rows": [{"label": "small", "select": {"config.model.hidden_size": 4}, "published": {"A/var": 2.1}},
+                     {"label": "large", "select": {"config.model.hidden_size": 8}}], "claims": []}
+    fake(tmp_path, "a4_0", "a", 4, 1.0, constants={"target_variance": 0.5})
+    fake(tmp_path, "a4_1", "a", 4, 0.6, constants={"target_variance": 0.25})
+    fake(tmp_path, "a8_0", "a", 8, 1.0)                                        # an old record: no variance
+    cells, _ = tables.build_table(spec, tables.load_records(tmp_path))
+    cell = {(c.row, c.column): c for c in cells}
+    assert cell["small", "A"].mean == pytest.approx(0.8)
+    assert cell["small", "A/var"].mean == pytest.approx(2.2) and cell["small", "A/var"].verdict == "within"
+    assert cell["large", "A/var"].n == 0 and cell["large", "A/var"].verdict == "metric missing"
+
+
+def test_runs_line_states_revisions_and_wall_time(tmp_path):
+    fake(tmp_path, "a", "a", 4, 1.0, wall_s=1800.0, code={"commit": "ab" * 20, "dirty": False})
+    fake(tmp_path, "b", "a", 4, 1.0, wall_s=5400.0)
+    line = tables.runs_line(tables.load_records(tmp_path))
+    assert line == "Runs: 2, code revisions abababa (1), unknown (1); wall time 2.0 h (sum of the runs' wall_s)."
+    assert tables.runs_line([]) == "Runs: none." and tables.duration(600) == "10 min"
+    md = tables.markdown(SPEC, *tables.build_table(SPEC, []), "cpu", "", line, ["1 run with no code revision"])
+    assert f"\n{line}\n" in md and "**Warning:** 1 run with no code revision." in md
+
+
+REFERENCE_ANCHORS = {"#" + line[3:].strip().lower().replace(" ", "-")
+                     for line in (ROOT / "REFERENCES.md").read_text().splitlines() if line.startswith("## ")}
+
+
 @pytest.mark.parametrize("path", sorted((CONF / "table").glob("*.yaml")), ids=lambda p: p.stem)
 def test_table_specs_are_consistent(path):
     spec = tables.load_spec(path)
     assert spec["title"] and spec["source"] and spec["rows"]
+    cited = re.findall(r"REFERENCES\.md(#[\w-]+)", spec["source"])
+    assert cited and set(cited) <= REFERENCE_ANCHORS, "sources cite sections of REFERENCES.md"
+    assert "reference/" not in path.read_text() and "../" not in path.read_text(), "no citation outside the repo"
     columns = {c["label"] for c in tables.normalise_columns(spec)}
     for row in spec["rows"]:
         assert set(row.get("cells", {})) <= columns and set(row.get("published", {})) <= columns

@@ -1,0 +1,103 @@
+"""Which code revisions produced a table's records, and whether the code they ran has changed since.
+
+A record's ``code`` field holds the ``commit`` (40-hex sha, or null outside a git checkout) and whether the tree
+had uncommitted changes (``dirty``); records written before the field existed have an unknown revision. A record
+is *stale* when the files that shaped it — its model and task modules, their configs, its paper preset, the
+experiment file and the optimiser code — differ between its commit and HEAD (``git diff``). Git errors (no git,
+a commit missing from the repository) make the revision unknown; they never raise.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter, defaultdict
+from functools import cache
+from pathlib import Path
+
+SHARED_FILES = ("rnnbench/models/recurrence.py", "rnnbench/native/", "rnnbench/tasks/base.py", "rnnbench/optim.py")
+
+
+def revision(record: dict) -> str:
+    """Short sha, ``+dirty`` when the tree had uncommitted changes, or ``unknown``."""
+    code = record.get("code") or {}
+    if not code.get("commit"):
+        return "unknown"
+    return code["commit"][:7] + ("+dirty" if code.get("dirty") else "")
+
+
+def revisions(records: list[dict]) -> Counter:
+    return Counter(revision(r) for r in records)
+
+
+def describe(counts: Counter) -> str:
+    """``abc1234 (12), unknown (6)``, most frequent first."""
+    return ", ".join(f"{name} ({n})" for name, n in counts.most_common())
+
+
+def module_file(target: str | None) -> str | None:
+    """``rnnbench.models.plstm.PhasedLSTM`` → ``rnnbench/models/plstm.py``; None for code outside the package."""
+    if not target or not target.startswith("rnnbench."):
+        return None
+    return target.rsplit(".", 1)[0].replace(".", "/") + ".py"
+
+
+def source_files(record: dict, experiment: str, scale: str) -> tuple[str, ...]:
+    """Repository paths whose content shaped ``record`` (paths that do not exist are harmless to git)."""
+    config = record.get("config") or {}
+    model, task = record.get("model"), record.get("task")
+    files = [*SHARED_FILES, f"conf/experiment/{experiment}/{scale}.yaml",
+             module_file((config.get("model") or {}).get("_target_")),
+             module_file((config.get("task") or {}).get("_target_"))]
+    if model:
+        files.append(f"conf/model/{model}.yaml")
+    if task:
+        files.append(f"conf/task/{task}.yaml")
+    if model and task:
+        files.append(f"conf/paper/{task}/{model}.yaml")
+    return tuple(sorted(f for f in files if f))
+
+
+@cache
+def changed_files(repo: str, commit: str, files: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The ``files`` that differ between ``commit`` and HEAD in ``repo``; None when git cannot tell."""
+    try:
+        diff = subprocess.run(["git", "-C", repo, "diff", "--name-only", commit, "HEAD", "--", *files],
+                              capture_output=True, text=True)
+    except OSError:
+        return None
+    return tuple(diff.stdout.split()) if diff.returncode == 0 else None
+
+
+def runs(n: int) -> str:
+    return f"{n} run" + ("s" if n != 1 else "")
+
+
+def warnings(records: list[dict], experiment: str, scale: str, repo: Path) -> list[str]:
+    """What makes a table's records an unsafe summary of the code at HEAD, one sentence per problem."""
+    counts = revisions(records)
+    found = []
+    if len(counts) > 1:
+        found.append(f"mixed code revisions: {describe(counts)}")
+    dirty = sum(n for name, n in counts.items() if name.endswith("+dirty"))
+    if dirty:
+        found.append(f"{runs(dirty)} from a tree with uncommitted changes (+dirty)")
+    if counts["unknown"]:
+        found.append(f"{runs(counts['unknown'])} with no code revision (unknown)")
+    unavailable, stale, changed = Counter(), Counter(), defaultdict(set)
+    for record in records:
+        commit = (record.get("code") or {}).get("commit")
+        if not commit:
+            continue
+        files = changed_files(str(repo), commit, source_files(record, experiment, scale))
+        if files is None:
+            unavailable[commit[:7]] += 1
+        elif files:
+            stale[commit[:7]] += 1
+            changed[commit[:7]].update(files)
+    for short, n in unavailable.items():
+        found.append(f"revision unknown for {runs(n)}: commit {short} is not in this repository "
+                     "or git is unavailable")
+    for short, n in stale.items():
+        found.append(f"stale: {runs(n)} from commit {short}; changed since: "
+                     + ", ".join(sorted(changed[short])))
+    return found

@@ -1,0 +1,84 @@
+"""Code revisions behind records: labels, mixed / dirty / unknown warnings, staleness on a temporary git repo."""
+
+import os
+import subprocess
+
+import pytest
+
+from rnnbench import provenance
+
+GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "GIT_CONFIG_GLOBAL": os.devnull}
+MODEL = "rnnbench/models/cwrnn.py"
+
+
+def git(repo, *args) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], env=GIT_ENV, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def commit(repo, files: dict[str, str], message: str) -> str:
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    git(repo, "add", *files)
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def record(sha=None, dirty=False, model="cwrnn", task="audio") -> dict:
+    return {"model": model, "task": task, "code": {"commit": sha, "dirty": dirty} if sha else None,
+            "config": {"model": {"_target_": f"rnnbench.models.{model}.CWRNN"},
+                       "task": {"_target_": f"rnnbench.tasks.{task}.AudioTask"}}}
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """Two commits: the first adds the model and its preset, the second changes the model."""
+    git(tmp_path, "init", "-q")
+    first = commit(tmp_path, {MODEL: "a = 1\n", "conf/paper/audio/cwrnn.yaml": "lr: 0.01\n", "README.md": ""}, "one")
+    second = commit(tmp_path, {MODEL: "a = 2\n"}, "two")
+    return tmp_path, first, second
+
+
+def test_revision_labels():
+    assert provenance.revision({}) == provenance.revision(record()) == "unknown"
+    assert provenance.revision({"code": {"commit": None, "dirty": True}}) == "unknown"
+    assert provenance.revision(record("0123456789" * 4)) == "0123456"
+    assert provenance.revision(record("0123456789" * 4, dirty=True)) == "0123456+dirty"
+
+
+def test_source_files_follow_the_record():
+    files = provenance.source_files(record("ab" * 20), "audio", "cpu")
+    assert {MODEL, "rnnbench/tasks/audio.py", "rnnbench/tasks/base.py", "rnnbench/models/recurrence.py",
+            "rnnbench/native/", "rnnbench/optim.py", "conf/model/cwrnn.yaml", "conf/task/audio.yaml",
+            "conf/paper/audio/cwrnn.yaml", "conf/experiment/audio/cpu.yaml"} == set(files)
+    assert provenance.module_file("rnnbench.models.plstm.PhasedLSTM") == "rnnbench/models/plstm.py"
+    assert provenance.module_file("torch.optim.SGD") is None
+
+
+def test_records_from_before_a_model_change_are_stale(repo):
+    root, first, second = repo
+    assert provenance.changed_files(str(root), first, (MODEL, "conf/paper/audio/cwrnn.yaml")) == (MODEL,)
+    assert provenance.warnings([record(second)], "audio", "cpu", root) == []
+    [mixed, stale] = provenance.warnings([record(first), record(second)], "audio", "cpu", root)
+    assert mixed == f"mixed code revisions: {first[:7]} (1), {second[:7]} (1)"
+    assert stale == f"stale: 1 run from commit {first[:7]}; changed since: {MODEL}"
+
+
+def test_dirty_and_missing_revisions_warn(repo):
+    root, _, second = repo
+    found = provenance.warnings([record(second, dirty=True), record(second, dirty=True), record()], "audio", "cpu",
+                                root)
+    assert found == [f"mixed code revisions: {second[:7]}+dirty (2), unknown (1)",
+                     "2 runs from a tree with uncommitted changes (+dirty)", "1 run with no code revision (unknown)"]
+    assert provenance.warnings([{"model": "lstm", "task": "audio"}], "audio", "cpu", root) == [
+        "1 run with no code revision (unknown)"]
+
+
+def test_commit_unknown_to_git_is_reported_not_raised(repo, tmp_path_factory):
+    root, _, _ = repo
+    missing = record("f" * 40)
+    expected = ["revision unknown for 1 run: commit fffffff is not in this repository or git is unavailable"]
+    assert provenance.warnings([missing], "audio", "cpu", root) == expected
+    assert provenance.warnings([missing], "audio", "cpu", tmp_path_factory.mktemp("not_a_repo")) == expected
