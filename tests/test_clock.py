@@ -306,7 +306,7 @@ def test_audio_run_records_its_plot(tmp_path):
                                             *TINY])
     assert code == 0 and record["status"] == "completed", record.get("error")
     assert record["params"] == 9 + 9 + 45 + 10        # W_I, b, 9·10/2 blocks of 1×1, output head
-    assert record["config"]["optimizer"]["_target_"] == "torch.optim.SGD"     # the paper preset applied
+    assert record["config"]["optimizer"]["_target_"] == "rnnbench.tf_rmsprop.TFRMSprop"   # the paper preset applied
     plot = tmp_path / "generation.png"
     assert record["artifacts"] == {"generation_plot": str(plot)} and plot.stat().st_size > 1000
 
