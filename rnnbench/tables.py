@@ -5,8 +5,8 @@ A table spec names its ``columns`` and ``rows``; each cell selects records by do
 the cell, and reads one value per record by a dotted path (``best.test/accuracy``, ``metrics.test/mse``,
 ``constants.baseline_loss``, ``params``), divided by a second path when the cell sets ``normalize`` (e.g.
 ``constants.target_variance``). Published values sit beside ours with their source and a tolerance
-(``relative`` and/or ``absolute``). ``claims`` state the papers' qualitative results as comparisons of two
-cells' means and are checked too.
+(``relative`` and/or ``absolute``). ``claims`` state the papers' qualitative results as comparisons (<, >, <=, >=)
+of a cell's mean with another cell's mean or a number, and are checked too.
 
 A cell's statistic is mean ± std over its completed runs that did not explode (``exploded: true`` in the
 record: the training loss left the useful range without going non-finite); exploded, diverged and failed
@@ -30,7 +30,7 @@ from omegaconf import OmegaConf
 from rnnbench import provenance
 from rnnbench.records import scan
 
-OPERATORS = {"<": np.less, ">": np.greater}
+OPERATORS = {"<": np.less, ">": np.greater, ">=": np.greater_equal, "<=": np.less_equal}
 
 
 def lookup(record: dict, path: str):
@@ -116,15 +116,18 @@ def build_table(spec: dict, records: list[dict]) -> tuple[list[Cell], list[dict]
     cells = [build_cell(records, row, column, spec) for row in spec["rows"] for column in columns]
     index = {(c.row, c.column): c for c in cells}
     claims = []
+    def operand(side) -> tuple[float, int]:            # a cell [row, column]'s (mean, n), or a number
+        return (float(side), 1) if isinstance(side, (int, float)) else (index[tuple(side)].mean, index[tuple(side)].n)
+
     for claim in spec.get("claims", []):
         left, operator, right = claim["compare"]
-        a, b = index[tuple(left)], index[tuple(right)]
-        if a.n == 0 or b.n == 0:
+        (a, n_a), (b, n_b) = operand(left), operand(right)
+        if n_a == 0 or n_b == 0:
             verdict = "not run"
         else:
-            verdict = "holds" if OPERATORS[operator](a.mean, b.mean) else "does not hold"
+            verdict = "holds" if OPERATORS[operator](a, b) else "does not hold"
         fmt = spec.get("format", ".4g")
-        ours = f"ours: {a.mean:{fmt}} vs {b.mean:{fmt}}" if a.n and b.n else ""
+        ours = f"ours: {a:{fmt}} vs {b:{fmt}}" if n_a and n_b else ""
         claims.append({"text": claim["text"], "verdict": verdict, "ours": ours})
     return cells, claims
 

@@ -100,6 +100,11 @@ def test_claims_compare_means_without_exploded_runs(tmp_path):
     fake(tmp_path, "b4_0", "b", 4, 3.0)
     _, claims = tables.build_table(SPEC, tables.load_records(tmp_path))
     assert claims[0]["verdict"] == "holds" and claims[0]["ours"] == "ours: 1.000 vs 3.000"
+    row = SPEC["rows"][0]["label"]                               # a cell against a number
+    spec = {**SPEC, "claims": [{"text": "A at least 1", "compare": [[row, "A"], ">=", 1.0]},
+                               {"text": "A below 0.5", "compare": [[row, "A"], "<", 0.5]}]}
+    _, claims = tables.build_table(spec, tables.load_records(tmp_path))
+    assert [c["verdict"] for c in claims] == ["holds", "does not hold"]
 
 
 def test_normalized_column_divides_by_the_record_path(tmp_path):
@@ -143,8 +148,10 @@ def test_table_specs_are_consistent(path):
         assert set(row.get("cells", {})) <= columns and set(row.get("published", {})) <= columns
     labels = {r["label"] for r in spec["rows"]}
     for claim in spec.get("claims", []):
-        for row, column in (claim["compare"][0], claim["compare"][2]):
-            assert row in labels and column in columns
+        left, operator, right = claim["compare"]
+        assert operator in tables.OPERATORS
+        for side in (left, right) if not isinstance(right, (int, float)) else (left,):
+            assert side[0] in labels and side[1] in columns
     assert (CONF / "experiment" / spec["experiment"]).is_dir()
 
 
