@@ -132,7 +132,8 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
         except ConfigError as error:
             raise error.prefixed("optimizer.") from None
         resume_from = resume_point(cfg.resume, run_dir)
-        record.update(params=parameter_count(net), constants=task.constants)
+        record.update(params=parameter_count(net), constants=task.constants,
+                      eval_capped=trainer_config.eval_max_batches is not None)
         print(f"{record['task']} / {record['model']}  seed {cfg.seed}  params {record['params']:,d}  "
               f"device {device}  threads {torch.get_num_threads()}  run_dir {run_dir}")
         print(optimization.describe(), flush=True)

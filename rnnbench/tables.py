@@ -60,6 +60,7 @@ class Cell:
     n_exploded: int
     n_diverged: int
     n_failed: int
+    n_capped: int               # runs whose evaluation was capped (trainer.eval_max_batches): never in a cell
     published: float | None
     verdict: str
     run_dirs: list              # every selected run, whatever its status
@@ -86,7 +87,8 @@ def build_cell(records: list[dict], row: dict, column: dict, spec: dict) -> Cell
     normalize = cell_spec.get("normalize") or column.get("normalize") or spec.get("normalize")
     published = cell_spec.get("published", (row.get("published") or {}).get(column["label"]))
     chosen = [r for r in records if matches(r, select)]
-    completed = [r for r in chosen if r["status"] == "completed"]
+    n_capped = sum(bool(r.get("eval_capped")) for r in chosen)
+    completed = [r for r in chosen if r["status"] == "completed" and not r.get("eval_capped")]
     kept = [r for r in completed if not r.get("exploded")]
     values = [v for v in (read_value(r, metric, normalize) for r in kept) if v is not None]
     n_exploded = len(completed) - len(kept)
@@ -96,14 +98,14 @@ def build_cell(records: list[dict], row: dict, column: dict, spec: dict) -> Cell
     std = float(np.std(values, ddof=1)) if len(values) > 1 else (0.0 if values else math.nan)
     if not values:
         verdict = ("metric missing" if kept else "exploded" if n_exploded else "diverged" if n_diverged
-                   else "failed" if n_failed else "not run")
+                   else "failed" if n_failed else "evaluation capped" if n_capped else "not run")
     elif published is None:
         verdict = "no published value"
     else:
         tolerance = column.get("tolerance", spec.get("tolerance", {}))
         verdict = "within" if within(mean, published, tolerance) else "outside"
-    return Cell(row["label"], column["label"], mean, std, len(values), n_exploded, n_diverged, n_failed, published,
-                verdict, sorted(r["run_dir"] for r in chosen))
+    return Cell(row["label"], column["label"], mean, std, len(values), n_exploded, n_diverged, n_failed, n_capped,
+                published, verdict, sorted(r["run_dir"] for r in chosen))
 
 
 def normalise_columns(spec: dict) -> list[dict]:
@@ -141,6 +143,8 @@ def cell_text(cell: Cell, fmt: str) -> str:
     extra = [f"{cell.n_exploded} of {len(cell.run_dirs)} exploded"] if cell.n_exploded else []
     if cell.n and (cell.n_diverged or cell.n_failed):
         extra.append(f"+{cell.n_diverged} diverged, {cell.n_failed} failed")
+    if cell.n_capped:
+        extra.append(f"{cell.n_capped} with capped evaluation left out")
     published = format_value(cell.published, fmt) if cell.published is not None else "—"
     return f"{ours} · published {published} · {cell.verdict}" + (f" ({'; '.join(extra)})" if extra else "")
 
@@ -212,7 +216,8 @@ def latex(spec: dict, cells: list[Cell], scale: str) -> str:
 
 def csv_rows(cells: list[Cell]) -> list[dict]:
     return [{"row": c.row, "column": c.column, "mean": c.mean, "std": c.std, "n": c.n, "n_exploded": c.n_exploded,
-             "n_diverged": c.n_diverged, "n_failed": c.n_failed, "published": c.published, "verdict": c.verdict}
+             "n_diverged": c.n_diverged, "n_failed": c.n_failed, "n_capped": c.n_capped, "published": c.published,
+             "verdict": c.verdict}
             for c in cells]
 
 

@@ -18,10 +18,12 @@ raise :class:`Interrupted`.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import signal
 import sys
 import time
+from collections.abc import Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +53,8 @@ class TrainerConfig:
     compile: bool = False            # torch.compile the network
     detect_anomaly: bool = False     # torch.autograd anomaly detection (slow; for debugging)
     explosion_factor: float = 10.0   # a logged train loss above this × the first one flags the run as exploded
+    eval_max_batches: int | None = None  # evaluate only this many batches per split (smoke runs; recorded)
+    timing_steps: int = 5            # steps timed (after the first) for the projected wall time printed at start
 
     def __post_init__(self):
         for name in ("max_steps", "epochs"):
@@ -58,6 +62,9 @@ class TrainerConfig:
                 positive_int(name, getattr(self, name))
         positive_int("eval_every", self.eval_every)
         positive_int("log_every", self.log_every)
+        if self.eval_max_batches is not None:
+            positive_int("eval_max_batches", self.eval_max_batches)
+        positive_int("timing_steps", self.timing_steps)
         require(isinstance(self.explosion_factor, (int, float)) and self.explosion_factor > 1, "explosion_factor",
                 self.explosion_factor, "a number > 1")
         require(isinstance(self.checkpoint_every, int) and self.checkpoint_every >= 0, "checkpoint_every",
@@ -106,19 +113,59 @@ def detach_state(state):
 
 
 @torch.no_grad()
-def evaluate(net: nn.Module, task: Task, split: str) -> dict[str, float]:
-    """Metrics over a whole split, keyed ``split/name``; one host sync at the end."""
+def evaluate(net: nn.Module, task: Task, split: str, max_batches: int | None = None,
+             progress: bool = False) -> dict[str, float]:
+    """Metrics over a split (its first ``max_batches`` batches if set), keyed ``split/name``; one host sync at
+    the end. ``progress``: a bar on a terminal, else a line with the ETA at most every 10 s."""
     was_training = net.training
     net.eval()
+    batches = task.eval_batches(split)
+    total = len(batches) if isinstance(batches, Sized) else None
+    if max_batches is not None:
+        batches, total = itertools.islice(batches, max_batches), min(total or max_batches, max_batches)
+    bar = EvaluationProgress(split, total) if progress else None
     sums: dict[str, list] = {}
     state = None
-    for batch in task.eval_batches(split):
+    for batch in batches:
         outputs, state = net(batch, state if task.carries_state else None)
-        for name, (total, count) in task.metrics(outputs, batch).items():
+        for name, (total_value, count) in task.metrics(outputs, batch).items():
             entry = sums.setdefault(name, [0.0, 0])
-            entry[0], entry[1] = entry[0] + total, entry[1] + count
+            entry[0], entry[1] = entry[0] + total_value, entry[1] + count
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
     net.train(was_training)
-    return {f"{split}/{name}": float(total) / count for name, (total, count) in sums.items()}
+    return {f"{split}/{name}": float(total_value) / count for name, (total_value, count) in sums.items()}
+
+
+class EvaluationProgress:
+    """Per-batch evaluation progress: a transient tqdm bar on a terminal; in log files a line with the ETA at
+    most every ``every_s`` seconds (short evaluations print nothing)."""
+
+    def __init__(self, split: str, total: int | None, every_s: float = 10.0):
+        self.split, self.total, self.every_s, self.done = split, total, every_s, 0
+        self.start = self.last_line = time.perf_counter()
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, desc=f"eval {split}", unit="batch", leave=False, dynamic_ncols=True)
+
+    def update(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update()
+            return
+        now = time.perf_counter()
+        if now - self.last_line >= self.every_s:
+            elapsed = now - self.start
+            eta = f", ETA {elapsed / self.done * (self.total - self.done):.0f} s" if self.total else ""
+            print(f"  eval {self.split}: batch {self.done}/{self.total or '?'}, {elapsed:.0f} s{eta}", flush=True)
+            self.last_line = now
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 class Progress:
@@ -146,6 +193,39 @@ class Progress:
             self.bar.close()
 
 
+class WallTimeProjection:
+    """One line once ``timing_steps`` steps after the first (which pays for warm-up) are timed: the time per step
+    and the projected wall time of the run's remaining steps; one more after the next evaluation, with the
+    evaluations counted in."""
+
+    def __init__(self, start: int, total: int, eval_every: int, timing_steps: int, device: torch.device):
+        self.start, self.total, self.eval_every, self.timing_steps = start, total, eval_every, timing_steps
+        self.device, self.step_s, self.timer, self.done = device, None, None, False
+
+    def _now(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+    def evaluations_after(self, step: int) -> int:
+        return self.total // self.eval_every - step // self.eval_every + (self.total % self.eval_every != 0)
+
+    def after_step(self, step: int) -> None:
+        if step == self.start + 1:
+            self.timer = self._now()
+        elif step == self.start + 1 + self.timing_steps:
+            self.step_s = (self._now() - self.timer) / self.timing_steps
+            print(f"timing: {self.step_s * 1e3:.1f} ms/step; {self.total - step} steps to go ≈ "
+                  f"{self.step_s * (self.total - step) / 60:.1f} min (+ {self.evaluations_after(step)} evaluations)",
+                  flush=True)
+
+    def after_evaluation(self, step: int, seconds: float) -> None:
+        if self.step_s is not None and not self.done and step < self.total:
+            self.done = True
+            rest = self.step_s * (self.total - step) + seconds * self.evaluations_after(step)
+            print(f"timing: evaluation {seconds:.1f} s; projected time to finish ≈ {rest / 60:.1f} min", flush=True)
+
+
 class Trainer:
     def __init__(self, config: TrainerConfig, run_dir: Path, on_log=None):
         self.config, self.run_dir, self.on_log = config, Path(run_dir), on_log
@@ -165,6 +245,7 @@ class Trainer:
         pending: list[tuple[torch.Tensor, torch.Tensor | float, torch.Tensor]] = []
         tick, tick_step = time.perf_counter(), s.step
         bar = Progress(total, s.step, cfg.progress)
+        projection = WallTimeProjection(s.step, total, cfg.eval_every, cfg.timing_steps, next(net.parameters()).device)
         previous_handlers = self._install_signal_handlers()
         net.train()
         try:
@@ -182,6 +263,7 @@ class Trainer:
                     pending.append((loss.detach(), penalty.detach() if torch.is_tensor(penalty) else penalty,
                                     grad_norm))
                     s.step += 1
+                    projection.after_step(s.step)
 
                     at_eval = s.step % cfg.eval_every == 0 or s.step == total
                     at_checkpoint = cfg.checkpoint_every and (s.step % cfg.checkpoint_every == 0
@@ -193,10 +275,12 @@ class Trainer:
                         s.wall_s += now - tick
                         tick, tick_step, pending = now, s.step, []
                         if bad_step is not None:
+                            write_curves(self.run_dir, s.rows)
                             return FitResult("diverged", bad_step, s.metrics, s.best, bad_step, s.rows)
                         s.rows.append(row)
                         if at_eval:
                             self._evaluate(net, task, optimization, s, row)
+                            projection.after_evaluation(s.step, time.perf_counter() - now)
                         bar.update(s.step, {k: v for k, v in row.items() if k != "step"})
                         if self.on_log is not None:
                             self.on_log(row)
@@ -230,9 +314,10 @@ class Trainer:
         return row, None
 
     def _evaluate(self, net, task, optimization, s: ckpt.TrainingState, row: dict) -> None:
-        metrics = evaluate(net, task, "val")
+        options = {"max_batches": self.config.eval_max_batches, "progress": self.config.progress}
+        metrics = evaluate(net, task, "val", **options)
         if self.config.eval_test:
-            metrics.update(evaluate(net, task, "test"))
+            metrics.update(evaluate(net, task, "test", **options))
         row.update(metrics)
         s.metrics = metrics
         val_loss = metrics["val/loss"]

@@ -72,6 +72,21 @@ def test_diverged_run_is_recorded_at_its_step(tmp_path, monkeypatch):
                                             *TINY])
     assert code == 0 and record["status"] == "diverged" and record["diverged_at"] == 3
     assert record["best"]["step"] == 2                 # the last finite evaluation is kept
+    curves = (tmp_path / "metrics.csv").read_text().splitlines()   # the curves up to the divergence are written
+    assert curves[0].startswith("step,") and [line.split(",")[0] for line in curves[1:]] == ["2"]
+
+
+def test_evaluation_cap_is_recorded_and_timing_projected(tmp_path, capsys):
+    overrides = ["model=rnn", "model.hidden_size=8", "task.T=5", "task.eval_size=40", "task.eval_batch_size=10",
+                 *TINY, "trainer.max_steps=6", "trainer.timing_steps=2"]
+    code, full = run_inprocess(tmp_path / "full", overrides)
+    assert code == 0 and full["eval_capped"] is False
+    code, capped = run_inprocess(tmp_path / "capped", [*overrides, "trainer.eval_max_batches=1"])
+    assert code == 0 and capped["eval_capped"] is True and capped["status"] == "completed"
+    # the same weights (same seed), evaluated on the first of four batches only
+    assert capped["metrics"]["val/loss"] != full["metrics"]["val/loss"]
+    out = capsys.readouterr().out
+    assert "timing: " in out and "ms/step; 3 steps to go" in out and "projected time to finish" in out
 
 
 def test_single_run_cli_and_skip_completed(tmp_path):

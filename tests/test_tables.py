@@ -186,3 +186,14 @@ def test_sweep_rerun_skips_completed_runs(tmp_path):
     assert again.returncode == 0 and again.stdout.count("already completed") == 2
     assert {p: p.read_text() for p in tmp_path.rglob("result.json")} == before
     assert all(json.loads(t)["status"] == "completed" for t in before.values())
+
+
+def test_capped_evaluations_never_enter_a_cell(tmp_path):
+    fake(tmp_path, "a4_0", "a", 4, 1.0)
+    fake(tmp_path, "a4_1", "a", 4, 0.01, eval_capped=True)                    # a smoke run: 1 eval batch
+    fake(tmp_path, "b4_0", "b", 4, 0.02, eval_capped=True)
+    cells, _ = tables.build_table(SPEC, tables.load_records(tmp_path))
+    cell = {(c.row, c.column): c for c in cells}
+    assert cell["small", "A"].n == 1 and cell["small", "A"].mean == 1.0 and cell["small", "A"].n_capped == 1
+    assert "1 with capped evaluation left out" in tables.cell_text(cell["small", "A"], ".3f")
+    assert cell["small", "B"].n == 0 and cell["small", "B"].verdict == "evaluation capped"

@@ -19,7 +19,7 @@ resets it every ``steps_per_epoch`` steps), ``steps_per_epoch``, ``default_steps
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -100,6 +100,22 @@ class Task:
     def report(self, net: nn.Module, run_dir) -> dict[str, str]:
         """Optional artifacts (e.g. plots) written into ``run_dir`` after training: ``{name: path}``."""
         return {}
+
+
+class LazyBatches(Sequence):
+    """``count`` batches, each built by ``make(i)`` when read: a sized evaluation split (progress with an ETA,
+    capped reads) that never holds more than one batch."""
+
+    def __init__(self, count: int, make: Callable[[int], Batch]):
+        self.count, self.make = count, make
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> Batch:
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        return self.make(index)
 
 
 def split_batches(batch: Batch, eval_batch_size: int) -> list[Batch]:

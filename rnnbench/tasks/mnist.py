@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnbench.tasks.base import Batch, SequenceClassification, Task, make_generator
+from rnnbench.tasks.base import Batch, LazyBatches, SequenceClassification, Task, make_generator
 from rnnbench.tasks.sources import cached, missing_source, package_file, user_path
 from rnnbench.validation import ConfigError, positive_int, require, require_choice
 
@@ -154,4 +154,5 @@ class MNISTTask(SequenceClassification, Task):
     def eval_batches(self, split: str):
         require_choice("split", split, ("val", "test"))
         images, labels, size = self.images[split], self.labels[split], self.eval_batch_size
-        return (self._batch(images[i:i + size], labels[i:i + size]) for i in range(0, len(labels), size))
+        return LazyBatches(math.ceil(len(labels) / size),
+                           lambda i: self._batch(images[i * size:(i + 1) * size], labels[i * size:(i + 1) * size]))
