@@ -12,7 +12,9 @@ checked against the class's signature. Gradient clipping: ``clip_norm`` (global 
 (element-wise to [−v, v], ``tf.clip_by_value``), value first.
 Schedules: ``none``; ``step`` (× gamma every ``step_size`` training steps); ``exponential`` (continuous decay
 lr · decay_rate^(step / decay_steps), ``tf.train.exponential_decay`` with staircase=False); ``plateau``
-(× factor after ``patience`` evaluations without a lower validation loss).
+(× factor after ``patience`` evaluations without a validation loss below the best by more than the relative
+``threshold``; factor 0.5, patience 0, threshold 0 is nnRNN's language_task.py: halve after every evaluation
+without a new best).
 """
 
 from __future__ import annotations
@@ -111,16 +113,22 @@ class Optimization:
             require(isinstance(rate, (int, float)) and 0 < rate <= 1, "schedule.decay_rate", rate, "a number in (0, 1]")
             positive_float("schedule.decay_steps", steps)
             return name, torch.optim.lr_scheduler.ExponentialLR(self.optimizer, rate ** (1 / steps))
-        check_keys("schedule", schedule, {"factor", "patience"})
-        factor = schedule.get("factor", 0.1)
+        check_keys("schedule", schedule, {"factor", "patience", "threshold"})
+        factor, threshold = schedule.get("factor", 0.1), schedule.get("threshold", 1e-4)
         require(0 < factor < 1, "schedule.factor", factor, "a number in (0, 1)")
+        require(isinstance(threshold, (int, float)) and threshold >= 0, "schedule.threshold", threshold,
+                "a number >= 0")
         return name, torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=factor,
-                                                                patience=schedule.get("patience", 5))
+                                                                patience=schedule.get("patience", 5),
+                                                                threshold=threshold)
 
     def step(self, net: nn.Module) -> torch.Tensor:
         """Clip (if configured), step, advance a per-step schedule. Returns the gradient norm before any clip."""
         params = [p for p in net.parameters() if p.grad is not None]
-        norm = nn.utils.get_total_norm([p.grad for p in params])
+        # accumulated in float64: finite float32 gradients of ~1e21 (an LSTM at init with forget bias 5, before
+        # clip_value) must not read as an infinite norm, i.e. as a diverged run
+        norms = [torch.linalg.vector_norm(p.grad, dtype=torch.float64) for p in params]
+        norm = torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros((), dtype=torch.float64)
         if self.clip_value is not None:
             nn.utils.clip_grad_value_(params, self.clip_value)
         if self.clip_norm is not None:

@@ -120,3 +120,23 @@ def test_record_states_code_revision_and_explosion(tmp_path):
     assert set(record["code"]) == {"commit", "dirty"}
     assert record["code"]["commit"] is None or len(record["code"]["commit"]) == 40
     assert record["exploded"] is False and "explosion" not in record
+
+
+def test_a_huge_finite_gradient_is_not_an_infinite_norm():
+    net = one_parameter_net()
+    optimization = Optimization(net, _target_="torch.optim.SGD", lr=1e-3, clip_value=10.0)
+    (1e21 * net(torch.ones(1, 1))).sum().backward()             # float32 g² overflows, g does not
+    norm = optimization.step(net)
+    assert math.isfinite(norm.item()) and norm.item() == pytest.approx(1e21, rel=1e-6)
+    assert net.weight.item() == pytest.approx(1.0 - 1e-3 * 10.0)  # clipped to 10, then one SGD step
+
+
+def test_halving_on_plateau_as_in_the_authors_language_task():
+    net = one_parameter_net()
+    optimization = Optimization(net, _target_="torch.optim.SGD", lr=1.0,
+                                schedule={"name": "plateau", "factor": 0.5, "patience": 0, "threshold": 0})
+    rates = []
+    for val_loss in [3.0, 2.5, 2.5, 2.4, 2.6, 2.7, 2.39]:     # halve after every evaluation without a new best
+        optimization.after_eval(val_loss)
+        rates.append(optimization.optimizer.param_groups[0]["lr"])
+    assert rates == [1.0, 1.0, 0.5, 0.5, 0.25, 0.125, 0.125]
