@@ -1,45 +1,19 @@
 """Checkpoint/resume, interruption, corrupted checkpoints, failing sweep jobs and malformed overrides."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from conftest import CONF, ROOT, run_cli
+from conftest import CONF, SMALL, record, run_cli, start, wait_for_checkpoint
 
 # One model per family; families whose config is not there yet are skipped.
 FAMILIES = ["rnn", "lstm", "exprnn", "cwrnn"]
-SMALL = ["model.hidden_size=8", "task.T=8", "task.eval_size=50", "trainer.eval_every=100",
-         "trainer.log_every=50", "trainer.progress=false", "device=cpu", "~paper"]
 
 
 def available(model):
     if not (CONF / "model" / f"{model}.yaml").exists():
         pytest.skip(f"model {model} not implemented yet")
-
-
-def record(run_dir: Path) -> dict:
-    return json.loads((run_dir / "result.json").read_text())
-
-
-def start(args, run_dir):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args, f"hydra.run.dir={run_dir}"], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_checkpoint(process, run_dir: Path, timeout=120):
-    manifest = run_dir / "checkpoint.json"
-    deadline = time.time() + timeout
-    while not manifest.exists():
-        assert process.poll() is None, process.communicate()
-        assert time.time() < deadline, "no checkpoint written"
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("model", FAMILIES)
