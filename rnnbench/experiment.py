@@ -6,13 +6,13 @@
     optimization = Optimization(net, **cfg.optimizer)
     Trainer(cfg.trainer).fit(net, task, optimization)  →  result.json, metrics.csv
 
-The record is written with :func:`rnnbench.records.write_attempt`, so an attempt that produces no result
-never replaces one.
+The run directory is locked for the whole run (:mod:`rnnbench.runlock`); its record is written with
+:func:`rnnbench.records.write_attempt`, so an attempt that produces no result never replaces one.
 
 Exit codes: 0 completed, diverged or skipped as completed (a sweep goes on); 2 bad configuration, including
-one that differs from the checkpoint's (reported on one line before any training); 1 any other failure (a full
-disk included); 130/143 interrupted by SIGINT/SIGTERM (a checkpoint is kept and re-running the same command
-resumes).
+one that differs from the checkpoint's (reported on one line before any training); 75 skipped because another
+process is running the same directory; 1 any other failure (a full disk included); 130/143 interrupted by
+SIGINT/SIGTERM (a checkpoint is kept and re-running the same command resumes).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rnnbench import checkpoint
+from rnnbench import checkpoint, runlock
 from rnnbench.allocator import reuse_freed_memory
 from rnnbench.optim import Optimization
 from rnnbench.records import read_record, versions, write_attempt
@@ -38,6 +38,7 @@ from rnnbench.train import Interrupted, Trainer, TrainerConfig
 from rnnbench.validation import ConfigError, accepted_keys, check_keys, require
 
 INTERRUPT_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+LOCKED_EXIT = 75                      # EX_TEMPFAIL: the directory is busy, try again later
 
 
 def resolve_device(name: str) -> torch.device:
@@ -102,11 +103,15 @@ def resume_point(resume, run_dir: Path) -> Path | None:
 
 
 def run(cfg: DictConfig, run_dir: Path) -> int:
-    """Run ``cfg`` in ``run_dir``; a record that cannot be written ends it on one line."""
+    """Run ``cfg`` in ``run_dir`` holding its lock; skipped (LOCKED_EXIT) if another process holds it."""
     run_dir = Path(run_dir)
     try:
-        return attempt(cfg, run_dir)
-    except OSError as error:              # the record could not be written; the old record stays
+        with runlock.hold(run_dir):
+            return attempt(cfg, run_dir)
+    except runlock.RunLocked as error:
+        print(f"skipped: {error}", file=sys.stderr)
+        return LOCKED_EXIT
+    except OSError as error:              # the lock or the record could not be written; the old record stays
         print(f"error: {error}", file=sys.stderr)
         return 1
 
