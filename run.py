@@ -23,7 +23,8 @@ def main(cfg: DictConfig) -> int:
     from rnnbench.experiment import INTERRUPT_EXIT, run
 
     code = run(cfg, Path(HydraConfig.get().runtime.output_dir))
-    # A failed job leaves a failed record and the sweep goes on; an interrupted one stops the whole sweep.
+    # A failed job leaves a failed record and the sweep goes on, as does one skipped because another process
+    # runs its directory (its 'skipped:' line is in the sweep's output); an interrupted one stops the sweep.
     if code and (HydraConfig.get().mode == RunMode.RUN or code in INTERRUPT_EXIT.values()):
         sys.exit(code)
     return code

@@ -6,9 +6,13 @@
     optimization = Optimization(net, **cfg.optimizer)
     Trainer(cfg.trainer).fit(net, task, optimization)  →  result.json, metrics.csv
 
-Exit codes: 0 completed, diverged or skipped (a sweep goes on); 2 bad configuration (reported on one line
-before any training); 1 any other failure; 130/143 interrupted by SIGINT/SIGTERM (a checkpoint is kept
-and re-running the same command resumes).
+The run directory is locked for the whole run (:mod:`rnnbench.runlock`); its record is written with
+:func:`rnnbench.records.write_attempt`, so an attempt that produces no result never replaces one.
+
+Exit codes: 0 completed, diverged or skipped as completed (a sweep goes on); 2 bad configuration, including
+one that differs from the checkpoint's (reported on one line before any training); 75 skipped because another
+process is running the same directory; 1 any other failure (a full disk included); 130/143 interrupted by
+SIGINT/SIGTERM (a checkpoint is kept and re-running the same command resumes).
 """
 
 from __future__ import annotations
@@ -26,14 +30,15 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rnnbench import checkpoint
+from rnnbench import checkpoint, runlock
 from rnnbench.allocator import reuse_freed_memory
 from rnnbench.optim import Optimization
-from rnnbench.records import code_revision, read_record, versions, write_record
+from rnnbench.records import code_revision, read_record, versions, write_attempt
 from rnnbench.train import Interrupted, Trainer, TrainerConfig, explosion
 from rnnbench.validation import ConfigError, accepted_keys, check_keys, require
 
 INTERRUPT_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+LOCKED_EXIT = 75                      # EX_TEMPFAIL: the directory is busy, try again later
 
 
 def resolve_device(name: str) -> torch.device:
@@ -98,7 +103,20 @@ def resume_point(resume, run_dir: Path) -> Path | None:
 
 
 def run(cfg: DictConfig, run_dir: Path) -> int:
+    """Run ``cfg`` in ``run_dir`` holding its lock; skipped (LOCKED_EXIT) if another process holds it."""
     run_dir = Path(run_dir)
+    try:
+        with runlock.hold(run_dir):
+            return attempt(cfg, run_dir)
+    except runlock.RunLocked as error:
+        print(f"skipped: {error}", file=sys.stderr)
+        return LOCKED_EXIT
+    except OSError as error:              # the lock or the record could not be written; the old record stays
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def attempt(cfg: DictConfig, run_dir: Path) -> int:
     previous = read_record(run_dir)
     if previous is not None and previous.get("status") == "completed" and cfg.skip_completed:
         print(f"{run_dir}: already completed, skipped (skip_completed=true)")
@@ -106,9 +124,12 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
     started = time.time()
     record = {"status": "running", "model": cfg.model_name, "task": cfg.task_name, "seed": cfg.seed,
               "config": OmegaConf.to_container(cfg, resolve=True), "versions": versions(), "code": code_revision()}
-    write_record(run_dir, record)
+    write_attempt(run_dir, record)
     wandb_run, code = None, 1
     try:
+        resume_from = resume_point(cfg.resume, run_dir)
+        if resume_from is not None:
+            checkpoint.check_config(resume_from, record["config"])
         device = resolve_device(cfg.device)
         record["device"] = str(device)
         threads = cfg.threads
@@ -131,14 +152,14 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
             optimization = Optimization(net, **OmegaConf.to_container(cfg.optimizer, resolve=True))
         except ConfigError as error:
             raise error.prefixed("optimizer.") from None
-        resume_from = resume_point(cfg.resume, run_dir)
         record.update(params=parameter_count(net), constants=task.constants,
                       eval_capped=trainer_config.eval_max_batches is not None)
         print(f"{record['task']} / {record['model']}  seed {cfg.seed}  params {record['params']:,d}  "
               f"device {device}  threads {torch.get_num_threads()}  run_dir {run_dir}")
         print(optimization.describe(), flush=True)
         wandb_run = open_wandb(cfg, run_dir, record)
-        trainer = Trainer(trainer_config, run_dir, on_log=None if wandb_run is None else wandb_run.log)
+        trainer = Trainer(trainer_config, run_dir, on_log=None if wandb_run is None else wandb_run.log,
+                          run_config=record["config"])
         result = trainer.fit(net, task, optimization, resume_from=resume_from)
         record.update(status=result.status, steps=result.step, metrics=result.metrics, best=result.best)
         blow_up = explosion(result.rows, trainer_config.explosion_factor)
@@ -154,11 +175,11 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
         print(f"{result.status} after {result.step} steps: "
               + "  ".join(f"{k} {v:.4g}" for k, v in result.metrics.items()))
         code = 0
-    except ConfigError as error:
+    except (ConfigError, checkpoint.ConfigMismatch) as error:
         record.update(status="failed", error=str(error))
         print(f"error: {error}", file=sys.stderr)
         code = 2
-    except checkpoint.CheckpointError as error:
+    except (checkpoint.CheckpointError, OSError) as error:
         record.update(status="failed", error=str(error))
         print(f"error: {error}", file=sys.stderr)
     except Interrupted as error:
@@ -171,7 +192,7 @@ def run(cfg: DictConfig, run_dir: Path) -> int:
         traceback.print_exc()
     finally:
         record["wall_s"] = time.time() - started
-        write_record(run_dir, record)
         if wandb_run is not None:
             wandb_run.finish(exit_code=code)
+        write_attempt(run_dir, record)
     return code

@@ -7,8 +7,13 @@ validation point, with its ``step``), ``steps``, ``wall_s``, ``device``, ``confi
 ``versions``, ``code`` (the git revision of the code that ran: ``commit`` and ``dirty``, i.e. tracked files
 differed from it; null outside a git checkout); plus ``constants`` (task reference values such as baselines),
 ``exploded`` (the training loss left the useful range, see :func:`rnnbench.train.explosion`) with
-``explosion``, ``error`` for failed runs and ``diverged_at`` for diverged ones. Files are written to a temporary
-name and renamed, so a reader sees a complete file or none.
+``explosion``, ``eval_capped`` (evaluation limited by ``trainer.eval_max_batches``), ``error`` for failed runs and
+``diverged_at`` for diverged ones. Files are written to a temporary name and renamed, so a reader sees a complete
+file or none, and a failed write (naming the file) keeps the previous one.
+
+An attempt never replaces a result with a non-result: when ``result.json`` holds a completed or diverged run,
+an attempt that is running, failed, refused or interrupted is recorded in ``last_attempt.json`` beside it
+(removed again when an attempt records a result).
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ import torch
 import rnnbench
 
 RECORD = "result.json"
+LAST_ATTEMPT = "last_attempt.json"
 CURVES = "metrics.csv"
 STATUSES = ("completed", "diverged", "failed", "interrupted", "running")
+RESULTS = ("completed", "diverged")      # statuses of a finished run, which only another result replaces
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -42,13 +49,26 @@ def write_atomic(path: Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:
+            error.filename = str(path)
         raise
 
 
-def write_record(run_dir: Path, record: dict) -> None:
-    write_atomic(Path(run_dir) / RECORD, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+def write_record(run_dir: Path, record: dict, name: str = RECORD) -> None:
+    write_atomic(Path(run_dir) / name, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_attempt(run_dir: Path, record: dict) -> None:
+    """Write an attempt's record as ``result.json``, or as ``last_attempt.json`` when ``result.json`` holds a
+    result and this attempt has none."""
+    previous = read_record(run_dir)
+    if record["status"] not in RESULTS and previous is not None and previous.get("status") in RESULTS:
+        write_record(run_dir, record, LAST_ATTEMPT)
+        return
+    write_record(run_dir, record)
+    (Path(run_dir) / LAST_ATTEMPT).unlink(missing_ok=True)
 
 
 def read_record(run_dir: Path) -> dict | None:

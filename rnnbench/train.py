@@ -227,8 +227,10 @@ class WallTimeProjection:
 
 
 class Trainer:
-    def __init__(self, config: TrainerConfig, run_dir: Path, on_log=None):
-        self.config, self.run_dir, self.on_log = config, Path(run_dir), on_log
+    """``run_config`` (the resolved run config) is stored with every checkpoint, for resuming runs to check."""
+
+    def __init__(self, config: TrainerConfig, run_dir: Path, on_log=None, run_config: dict | None = None):
+        self.config, self.run_dir, self.on_log, self.run_config = config, Path(run_dir), on_log, run_config
         self._signal: int | None = None
 
     def fit(self, net: nn.Module, task: Task, optimization: Optimization,
@@ -239,6 +241,9 @@ class Trainer:
         progress_state = ckpt.TrainingState()
         if resume_from is not None:
             progress_state = ckpt.load(resume_from, net, optimization)
+            if progress_state.step > total:
+                raise ckpt.ConfigMismatch(f"{resume_from} is at step {progress_state.step}, beyond this run's "
+                                          f"budget of {total} steps (a resumed run can only be extended)")
             print(f"resumed from {resume_from} at step {progress_state.step}", flush=True)
         s = progress_state
         carried = s.carried_state
@@ -286,7 +291,7 @@ class Trainer:
                             self.on_log(row)
                         if at_checkpoint or self._signal:
                             s.carried_state = carried
-                            ckpt.save(self.run_dir, net, optimization, s)
+                            ckpt.save(self.run_dir, net, optimization, s, self.run_config)
                             write_curves(self.run_dir, s.rows)
                         if self._signal:
                             raise Interrupted(f"signal {signal.Signals(self._signal).name} at step {s.step}")

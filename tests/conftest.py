@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,9 @@ CONF = ROOT / "conf"
 # Small enough for CI: a few steps, tiny models.
 TINY = ["trainer.max_steps=4", "trainer.eval_every=2", "trainer.log_every=2", "trainer.progress=false",
         "trainer.checkpoint_every=0", "device=cpu"]
+# A tiny model on a short copy task, for checkpoints and resumes (add trainer.max_steps, checkpoint_every).
+SMALL = ["model.hidden_size=8", "task.T=8", "task.eval_size=50", "trainer.eval_every=100",
+         "trainer.log_every=50", "trainer.progress=false", "device=cpu", "~paper"]
 
 torch.set_num_threads(1)
 
@@ -46,6 +50,26 @@ def run_cli(args: list[str], cwd: Path = ROOT, timeout: int = 300) -> subprocess
     env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def start(args: list[str], run_dir: Path) -> subprocess.Popen:
+    """``run.py <args>`` in ``run_dir``, running in the background."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args, f"hydra.run.dir={run_dir}"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_checkpoint(process: subprocess.Popen, run_dir: Path, timeout: float = 120) -> None:
+    manifest = run_dir / "checkpoint.json"
+    deadline = time.time() + timeout
+    while not manifest.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.time() < deadline, "no checkpoint written"
+        time.sleep(0.01)
+
+
+def record(run_dir: Path, name: str = "result.json") -> dict:
+    return json.loads((run_dir / name).read_text())
 
 
 @pytest.fixture

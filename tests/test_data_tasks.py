@@ -293,7 +293,9 @@ def test_cache_is_verified_and_rebuilt_when_corrupted(tmp_path, monkeypatch, cap
         sources.load_verified(path)
     assert str(path) in str(error.value) and "SHA-256" in str(error.value) and "\n" not in str(error.value)
     assert sources.cached("toy", build, check)["x"].tolist() == list(range(10)) and len(builds) == 2
-    assert "rebuilding" in capsys.readouterr().err
+    warning = capsys.readouterr().err.splitlines()                    # reported: one line naming the file
+    assert len(warning) == 1 and warning[0].startswith("warning: ") and str(path) in warning[0]
+    assert "corrupted" in warning[0] and "rebuilding" in warning[0]
     sources.load_verified(path)                                        # the rebuilt cache verifies
 
 

@@ -1,45 +1,22 @@
-"""Checkpoint/resume, interruption, corrupted checkpoints, failing sweep jobs and malformed overrides."""
+"""Checkpoint/resume, interruption, corrupted checkpoints, full disks, changed configs, failing sweep jobs and
+malformed overrides."""
 
+import errno
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from conftest import CONF, ROOT, run_cli
+from conftest import CONF, SMALL, compose_config, record, run_cli, run_inprocess, start, wait_for_checkpoint
 
 # One model per family; families whose config is not there yet are skipped.
 FAMILIES = ["rnn", "lstm", "exprnn", "cwrnn"]
-SMALL = ["model.hidden_size=8", "task.T=8", "task.eval_size=50", "trainer.eval_every=100",
-         "trainer.log_every=50", "trainer.progress=false", "device=cpu", "~paper"]
 
 
 def available(model):
     if not (CONF / "model" / f"{model}.yaml").exists():
         pytest.skip(f"model {model} not implemented yet")
-
-
-def record(run_dir: Path) -> dict:
-    return json.loads((run_dir / "result.json").read_text())
-
-
-def start(args, run_dir):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args, f"hydra.run.dir={run_dir}"], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_checkpoint(process, run_dir: Path, timeout=120):
-    manifest = run_dir / "checkpoint.json"
-    deadline = time.time() + timeout
-    while not manifest.exists():
-        assert process.poll() is None, process.communicate()
-        assert time.time() < deadline, "no checkpoint written"
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("model", FAMILIES)
@@ -97,7 +74,149 @@ def test_corrupted_checkpoint_is_reported_not_loaded(tmp_path, damage):
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "checksum mismatch" in lines[0]
-    assert record(tmp_path)["status"] == "failed"
+    assert record(tmp_path)["status"] == "completed"                # the finished result is kept
+    assert record(tmp_path, "last_attempt.json")["status"] == "failed"
+
+
+# ------------------------------------------------------------------------------ full disks and changed configs
+RESUMABLE = ["model=rnn", *SMALL, "trainer.max_steps=100", "trainer.checkpoint_every=50"]
+CHANGES = ["optimizer.lr=0.01", "model.hidden_size=16"]
+
+
+def one_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def full_disk_on(calls: list, failing_call: int):
+    """A writer that raises ENOSPC at its ``failing_call``-th call (counting from 1)."""
+    def write(path, data):
+        calls.append(path)
+        if len(calls) == failing_call:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        write.original(path, data)
+    return write
+
+
+@pytest.mark.parametrize("failing_call", [3, 4], ids=["payload", "manifest"])
+def test_full_disk_during_a_checkpoint_keeps_the_previous_one_and_fails(tmp_path, monkeypatch, capsys, failing_call):
+    from rnnbench import checkpoint
+    _, reference = run_inprocess(tmp_path / "reference", RESUMABLE)
+    calls = []
+    writer = full_disk_on(calls, failing_call)              # calls 1-2: the step-50 pair, 3-4: the step-100 pair
+    writer.original = checkpoint.write_synced
+    monkeypatch.setattr(checkpoint, "write_synced", writer)
+    run_dir = tmp_path / "full"
+    code, rec = run_inprocess(run_dir, RESUMABLE)
+    assert code == 1 and rec["status"] == "failed" and "No space left on device" in rec["error"]
+    assert "No space left on device" in one_line(capsys.readouterr().err)
+    assert record(run_dir, "checkpoint.json")["step"] == 50
+    assert sorted(p.name for p in run_dir.iterdir() if p.name.endswith(".tmp")) == []
+    monkeypatch.undo()
+    code, resumed = run_inprocess(run_dir, RESUMABLE)        # the step-50 checkpoint loads and resumes exactly
+    assert code == 0 and "resumed from" in capsys.readouterr().out
+    assert resumed["metrics"] == reference["metrics"] and resumed["best"] == reference["best"]
+
+
+def test_full_disk_while_writing_the_record_keeps_the_previous_one(tmp_path, monkeypatch, capsys):
+    assert run_inprocess(tmp_path, RESUMABLE)[0] == 0
+    completed = (tmp_path / "result.json").read_bytes()
+    original = os.fsync
+
+    def fsync(fd):                                   # a full disk surfaces when result.json's data is flushed
+        if ".result.json." in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        original(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    code, _ = run_inprocess(tmp_path, [*RESUMABLE, "skip_completed=false", "trainer.max_steps=150"])
+    assert code == 1
+    line = one_line(capsys.readouterr().err)
+    assert "No space left on device" in line and "result.json" in line
+    assert (tmp_path / "result.json").read_bytes() == completed and not list(tmp_path.glob(".result.json.*"))
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_changed_config_on_a_completed_run_is_refused_and_its_record_kept(tmp_path, capsys, change):
+    assert run_inprocess(tmp_path, RESUMABLE)[0] == 0
+    completed = (tmp_path / "result.json").read_bytes()
+    capsys.readouterr()
+    code, _ = run_inprocess(tmp_path, [*RESUMABLE, "skip_completed=false", change])
+    key = change.split("=")[0]
+    assert code == 2 and key in one_line(capsys.readouterr().err)
+    assert (tmp_path / "result.json").read_bytes() == completed
+    attempt = record(tmp_path, "last_attempt.json")
+    assert attempt["status"] == "failed" and key in attempt["error"]
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_changed_config_on_an_interrupted_run_is_refused(tmp_path, monkeypatch, capsys, change):
+    from rnnbench.tasks.copy import CopyTask
+    original, calls = CopyTask.loss, []
+
+    def loss_then_sigterm(self, outputs, batch):
+        calls.append(1)
+        if len(calls) == 70:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, outputs, batch)
+
+    monkeypatch.setattr(CopyTask, "loss", loss_then_sigterm)
+    code, rec = run_inprocess(tmp_path, RESUMABLE)
+    assert code == 143 and rec["status"] == "interrupted"
+    monkeypatch.undo()
+    manifest = (tmp_path / "checkpoint.json").read_bytes()
+    capsys.readouterr()
+    code, rec = run_inprocess(tmp_path, [*RESUMABLE, change])
+    key = change.split("=")[0]
+    assert code == 2 and key in one_line(capsys.readouterr().err) and key in rec["error"]
+    assert (tmp_path / "checkpoint.json").read_bytes() == manifest
+    code, rec = run_inprocess(tmp_path, RESUMABLE)            # the original config still resumes
+    assert code == 0 and rec["status"] == "completed" and rec["steps"] == 100
+
+
+def test_a_larger_budget_and_other_cadences_extend_a_completed_run(tmp_path):
+    _, reference = run_inprocess(tmp_path / "reference", [*RESUMABLE, "trainer.max_steps=150"])
+    assert run_inprocess(tmp_path / "run", RESUMABLE)[0] == 0
+    code, extended = run_inprocess(tmp_path / "run", [*RESUMABLE, "skip_completed=false", "trainer.max_steps=150",
+                                                      "trainer.log_every=25", "trainer.checkpoint_every=75",
+                                                      "trainer.progress=true", "threads=2"])
+    assert code == 0 and extended["status"] == "completed" and extended["steps"] == 150
+    assert extended["metrics"] == reference["metrics"]
+    assert not (tmp_path / "run" / "last_attempt.json").exists()
+
+
+def test_a_smaller_budget_than_the_checkpoint_is_refused(tmp_path, capsys):
+    assert run_inprocess(tmp_path, RESUMABLE)[0] == 0
+    capsys.readouterr()
+    code, rec = run_inprocess(tmp_path, [*RESUMABLE, "skip_completed=false", "trainer.max_steps=60"])
+    assert code == 2 and "beyond this run's budget of 60 steps" in one_line(capsys.readouterr().err)
+    assert rec["status"] == "completed" and rec["steps"] == 100
+
+
+def test_a_checkpoint_without_a_config_resumes_with_a_warning(tmp_path, capsys):
+    assert run_inprocess(tmp_path, RESUMABLE)[0] == 0
+    manifest = record(tmp_path, "checkpoint.json")
+    del manifest["config"]
+    (tmp_path / "checkpoint.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    code, rec = run_inprocess(tmp_path, [*RESUMABLE, "skip_completed=false", "trainer.max_steps=150"])
+    assert code == 0 and rec["steps"] == 150
+    assert one_line(capsys.readouterr().err).startswith("warning: ")
+
+
+def test_the_evaluation_cadence_matters_only_under_a_plateau_schedule():
+    from omegaconf import OmegaConf
+
+    from rnnbench.checkpoint import training_differences
+    config = OmegaConf.to_container(compose_config(["model=rnn"]), resolve=True)
+    changed = OmegaConf.to_container(compose_config(["model=rnn", "trainer.eval_every=7", "logger.wandb.mode=offline",
+                                                     "optimizer.lr=0.5"]), resolve=True)
+    assert list(training_differences(config, changed)) == ["optimizer.lr"]
+    plateau = ["model=rnn", "optimizer.schedule.name=plateau"]
+    config = OmegaConf.to_container(compose_config(plateau), resolve=True)
+    changed = OmegaConf.to_container(compose_config([*plateau, "trainer.eval_every=7"]), resolve=True)
+    assert training_differences(config, changed) == {"trainer.eval_every": (200, 7)}
 
 
 def test_multirun_with_one_failing_job(tmp_path):
