@@ -297,6 +297,11 @@ def test_audio_loader_scales_to_unit_range(tmp_path, dtype, channels):
     assert minmax.min() == -1.0 and abs(minmax.max() - 1.0) < 1e-6
     assert AudioTask(path=str(path), offset=50, length=100).constants["target_variance"] == \
         pytest.approx(minmax.var(), rel=1e-5)
+    slower = AudioTask(path=str(path), sample_rate=4000, length=100)             # half the rate: twice the span
+    assert slower.sample_rate == 4000
+    np.testing.assert_allclose(slower.train_batch(0).targets[0].numpy()[10:40],
+                               AudioTask(path=str(path), length=200, scaling="minmax").train_batch(0)
+                               .targets[0].numpy()[20:80:2], atol=0.05)
     assert task.train_batch(3) is task.train_batch(0) and task.eval_batches("test")[0] is task.train_batch(0)
     assert torch.equal(task.train_batch(0).inputs, torch.zeros(1, 100, 1))
 

@@ -1,7 +1,8 @@
 """Audio sequence generation (Koutník et al. 2014, Clockwork RNN, section 4.2; the seed README's reproduction).
 
 The network receives no input (one channel of zeros) and must generate ``length`` consecutive samples of a
-WAV file, starting at sample ``offset``, scaled to [−1, 1]: ``scaling="minmax"`` (the reproduction's
+WAV file (resampled to ``sample_rate`` if set, anti-aliased: 22050 gives the reproduction's rate, so a window of
+320 samples spans the same 14.5 ms), starting at sample ``offset``, scaled to [−1, 1]: ``scaling="minmax"`` (the reproduction's
 parse_wav.py: target = 2 (a − min a) / (max a − min a) − 1 over the window) or ``"peak"`` (target = a / max|a|).
 Output head: y_t = tanh(W_O h_t + b_o) (the paper's generation set-up), W_O ~ N(0, ``head_weight_std``²) and
 b_o = 0 (0.1 in the reproduction; null: torch's default init). Loss: MSE over every step. The record's constants
@@ -17,6 +18,7 @@ target vs generated signal (``generation.png``) in the run directory.
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
@@ -62,8 +64,8 @@ class AudioTask(Task):
     output_size = 1
     readout = "every"
 
-    def __init__(self, path: str | None = None, offset: int = 0, length: int = 320, scaling: str = "minmax",
-                 head_weight_std: float | None = 0.1, train_steps: int = 1000, **kwargs):
+    def __init__(self, path: str | None = None, sample_rate: int | None = None, offset: int = 0, length: int = 320,
+                 scaling: str = "minmax", head_weight_std: float | None = 0.1, train_steps: int = 1000, **kwargs):
         super().__init__(batch_size=1, train_steps=train_steps, steps_per_epoch=1, **kwargs)
         positive_int("length", length)
         require(isinstance(offset, int) and offset >= 0, "offset", offset, "a non-negative integer")
@@ -73,6 +75,12 @@ class AudioTask(Task):
         self.head_weight_std = head_weight_std
         self.path = Path(path) if path is not None else DEFAULT_WAV
         self.sample_rate, samples = load_wav(self.path)
+        if sample_rate is not None and sample_rate != self.sample_rate:
+            positive_int("sample_rate", sample_rate)
+            from scipy.signal import resample_poly
+            divisor = math.gcd(sample_rate, self.sample_rate)
+            samples = resample_poly(samples, sample_rate // divisor, self.sample_rate // divisor)
+            self.sample_rate = sample_rate
         require(offset + length <= len(samples), "length", length,
                 f"offset + length <= the file's {len(samples)} samples (offset={offset})")
         window = samples[offset:offset + length]
