@@ -2,8 +2,9 @@
 
 The network receives no input (one channel of zeros) and must generate ``length`` consecutive samples of a
 WAV file (resampled to ``sample_rate`` if set, anti-aliased: 22050 gives the reproduction's rate, so a window of
-320 samples spans the same 14.5 ms), starting at sample ``offset``, scaled to [−1, 1]: ``scaling="minmax"`` (the reproduction's
-parse_wav.py: target = 2 (a − min a) / (max a − min a) − 1 over the window) or ``"peak"`` (target = a / max|a|).
+320 samples spans the same 14.5 ms), starting at sample ``offset``, scaled to [−1, 1]: ``scaling="minmax"`` (the
+reproduction's parse_wav.py: target = 2 (a − min a) / (max a − min a) − 1 over the window) or ``"peak"``
+(target = a / max|a|).
 Output head: y_t = tanh(W_O h_t + b_o) (the paper's generation set-up), W_O ~ N(0, ``head_weight_std``²) and
 b_o = 0 (0.1 in the reproduction; null: torch's default init). Loss: MSE over every step. The record's constants
 hold ``target_variance`` (MSE / var(target) compares runs across clips) and ``baseline_mse`` (predicting 0).
