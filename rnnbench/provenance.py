@@ -2,19 +2,24 @@
 
 A record's ``code`` field holds the ``commit`` (40-hex sha, or null outside a git checkout) and whether the tree
 had uncommitted changes (``dirty``); records written before the field existed have an unknown revision. A record
-is *stale* when the files that shaped it — its model and task modules, their configs, its paper preset, the
-experiment file and the optimiser code — differ between its commit and HEAD (``git diff``). Git errors (no git,
-a commit missing from the repository) make the revision unknown; they never raise.
+is *stale* when the files that shaped it — its model and task modules, their configs, its paper preset and the
+``+variant=`` presets of its sweep line (read from its directory name, Hydra's override_dirname), the configs these
+presets include, the experiment file and the optimiser code — differ between its commit and HEAD (``git diff``).
+Git errors (no git, a commit missing from the repository) make the revision unknown; they never raise.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections import Counter, defaultdict
 from functools import cache
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 SHARED_FILES = ("rnnbench/models/recurrence.py", "rnnbench/native/", "rnnbench/tasks/base.py", "rnnbench/optim.py")
+VARIANT = re.compile(r"(?:^|,)\+?variant=([^,]+)")
 
 
 def revision(record: dict) -> str:
@@ -41,19 +46,35 @@ def module_file(target: str | None) -> str | None:
     return target.rsplit(".", 1)[0].replace(".", "/") + ".py"
 
 
-def source_files(record: dict, experiment: str, scale: str) -> tuple[str, ...]:
-    """Repository paths whose content shaped ``record`` (paths that do not exist are harmless to git)."""
+def included(path: str, repo: Path | None) -> list[str]:
+    """``path`` and the configs its ``defaults`` list includes, recursively, as they are in ``repo`` (Hydra: an
+    entry starting with / is relative to conf/, others to the config's top-level group)."""
+    file = None if repo is None else Path(repo) / path
+    if file is None or not file.is_file():
+        return [path]
+    defaults = OmegaConf.load(file).get("defaults") or []
+    group = "/".join(path.split("/")[:2])
+    return [path, *(f for entry in defaults if isinstance(entry, str) and entry != "_self_"
+                    for f in included(f"conf{entry}.yaml" if entry.startswith("/") else f"{group}/{entry}.yaml",
+                                      repo))]
+
+
+def source_files(record: dict, experiment: str, scale: str, repo: Path | None = None) -> tuple[str, ...]:
+    """Repository paths whose content shaped ``record`` (paths that do not exist are harmless to git); with
+    ``repo``, the configs that its presets include."""
     config = record.get("config") or {}
     model, task = record.get("model"), record.get("task")
     files = [*SHARED_FILES, f"conf/experiment/{experiment}/{scale}.yaml",
              module_file((config.get("model") or {}).get("_target_")),
              module_file((config.get("task") or {}).get("_target_"))]
     if model:
-        files.append(f"conf/model/{model}.yaml")
+        files += included(f"conf/model/{model}.yaml", repo)
     if task:
-        files.append(f"conf/task/{task}.yaml")
+        files += included(f"conf/task/{task}.yaml", repo)
     if model and task:
-        files.append(f"conf/paper/{task}/{model}.yaml")
+        files += included(f"conf/paper/{task}/{model}.yaml", repo)
+    for variant in VARIANT.findall(Path(record.get("run_dir") or "").name):
+        files += included(f"conf/variant/{variant}.yaml", repo)
     return tuple(sorted(f for f in files if f))
 
 
@@ -88,7 +109,7 @@ def warnings(records: list[dict], experiment: str, scale: str, repo: Path) -> li
         commit = (record.get("code") or {}).get("commit")
         if not commit:
             continue
-        files = changed_files(str(repo), commit, source_files(record, experiment, scale))
+        files = changed_files(str(repo), commit, source_files(record, experiment, scale, repo))
         if files is None:
             unavailable[commit[:7]] += 1
         elif files:

@@ -45,7 +45,7 @@ class Interrupted(Exception):
 class TrainerConfig:
     max_steps: int | None = None     # overrides the task's default budget
     epochs: int | None = None        # budget in epochs of task.steps_per_epoch steps
-    eval_every: int = 200
+    eval_every: int | str = 200      # steps between evaluations, or "epoch" (every task.steps_per_epoch steps)
     log_every: int = 50
     checkpoint_every: int = 1000     # steps between checkpoints (also saved at the end); 0 = never
     eval_test: bool = True           # evaluate the test split at every evaluation (for best-val → test)
@@ -60,7 +60,9 @@ class TrainerConfig:
         for name in ("max_steps", "epochs"):
             if getattr(self, name) is not None:
                 positive_int(name, getattr(self, name))
-        positive_int("eval_every", self.eval_every)
+        if self.eval_every != "epoch":
+            require(isinstance(self.eval_every, int) and not isinstance(self.eval_every, bool)
+                    and self.eval_every > 0, "eval_every", self.eval_every, "a positive integer or epoch")
         positive_int("log_every", self.log_every)
         if self.eval_max_batches is not None:
             positive_int("eval_max_batches", self.eval_max_batches)
@@ -76,6 +78,9 @@ class TrainerConfig:
         if self.epochs is not None:
             return self.epochs * task.steps_per_epoch
         return task.default_steps
+
+    def eval_interval(self, task: Task) -> int:
+        return task.steps_per_epoch if self.eval_every == "epoch" else self.eval_every
 
 
 @dataclass
@@ -250,7 +255,8 @@ class Trainer:
         pending: list[tuple[torch.Tensor, torch.Tensor | float, torch.Tensor]] = []
         tick, tick_step = time.perf_counter(), s.step
         bar = Progress(total, s.step, cfg.progress)
-        projection = WallTimeProjection(s.step, total, cfg.eval_every, cfg.timing_steps, next(net.parameters()).device)
+        eval_every = cfg.eval_interval(task)
+        projection = WallTimeProjection(s.step, total, eval_every, cfg.timing_steps, next(net.parameters()).device)
         previous_handlers = self._install_signal_handlers()
         net.train()
         try:
@@ -270,7 +276,7 @@ class Trainer:
                     s.step += 1
                     projection.after_step(s.step)
 
-                    at_eval = s.step % cfg.eval_every == 0 or s.step == total
+                    at_eval = s.step % eval_every == 0 or s.step == total
                     at_checkpoint = cfg.checkpoint_every and (s.step % cfg.checkpoint_every == 0
                                                               or s.step == total)
                     if s.step % cfg.log_every == 0 or at_eval or at_checkpoint or self._signal:

@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +83,12 @@ def test_commit_unknown_to_git_is_reported_not_raised(repo, tmp_path_factory):
     expected = ["revision unknown for 1 run: commit fffffff is not in this repository or git is unavailable"]
     assert provenance.warnings([missing], "audio", "cpu", root) == expected
     assert provenance.warnings([missing], "audio", "cpu", tmp_path_factory.mktemp("not_a_repo")) == expected
+
+
+def test_source_files_include_variants_and_included_presets():
+    root = Path(__file__).resolve().parents[1]
+    run_dir = "results/records/ptb_bpc/paper/+variant=ptb_readme_nnrnn_t300,model=nnrnn,seed=0,task.bptt=300"
+    files = provenance.source_files({**record(model="nnrnn", task="ptb"), "run_dir": run_dir}, "ptb_bpc", "paper",
+                                    root)
+    assert {"conf/paper/ptb/nnrnn.yaml", "conf/paper/ptb/language_task.yaml", "conf/variant/ptb_readme_nnrnn_t300.yaml",
+            "conf/variant/ptb_readme_nnrnn_t150.yaml"} <= set(files)

