@@ -13,7 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-GROUPS = ("model", "task", "optimizer", "experiment", "paper")
+GROUPS = ("model", "task", "optimizer", "experiment", "paper", "variant")
 
 
 def group_options(conf_dir: Path, group: str) -> list[str]:
