@@ -169,11 +169,25 @@ def runs_line(records: list[dict]) -> str:
             f"wall time {duration(wall_time(records))} (sum of the runs' wall_s).")
 
 
+def table_rows(spec: dict, cells: list[Cell]) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """Column headers and each row's label and cell texts; with ``exploded_column: true`` in the spec, a last
+    column counts the row's exploded runs (k of n)."""
+    formats = column_formats(spec)
+    headers = list(formats) + (["exploded runs"] if spec.get("exploded_column") else [])
+    rows = []
+    for row in spec["rows"]:
+        row_cells = [c for c in cells if c.row == row["label"]]
+        texts = [cell_text(c, formats[c.column]) for c in row_cells]
+        if spec.get("exploded_column"):
+            texts.append(f"{max(c.n_exploded for c in row_cells)} of {max(len(c.run_dirs) for c in row_cells)}")
+        rows.append((row["label"], texts))
+    return headers, rows
+
+
 def markdown(spec: dict, cells: list[Cell], claims: list[dict], scale: str, note: str, runs: str = "",
              warnings: Sequence[str] = ()) -> str:
     """The table page; ``runs`` (see :func:`runs_line`) and provenance ``warnings`` go under its header."""
-    formats = column_formats(spec)
-    columns = list(formats)
+    columns, rows = table_rows(spec, cells)
     lines = [f"# {spec['title']}", "", f"Scale: **{scale}**. {note}".rstrip(), "",
              f"Published: {spec['source']}. Tolerance: {dict(spec.get('tolerance', {})) or 'none'}. "
              "Cells: ours as mean ± std over the completed runs that did not explode (n) · published · verdict; "
@@ -182,9 +196,7 @@ def markdown(spec: dict, cells: list[Cell], claims: list[dict], scale: str, note
     lines += [runs, ""] if runs else []
     lines += [f"**Warning:** {warning}." for warning in warnings] + ([""] if warnings else [])
     lines += ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for row in spec["rows"]:
-        row_cells = [c for c in cells if c.row == row["label"]]
-        lines.append(f"| {row['label']} | " + " | ".join(cell_text(c, formats[c.column]) for c in row_cells) + " |")
+    lines += [f"| {label} | " + " | ".join(texts) + " |" for label, texts in rows]
     if spec.get("notes"):
         lines += [""] + [f"Note: {note}" for note in spec["notes"]]
     if claims:
@@ -201,14 +213,10 @@ def latex_escape(text: str) -> str:
 
 
 def latex(spec: dict, cells: list[Cell], scale: str) -> str:
-    formats = column_formats(spec)
-    columns = list(formats)
+    columns, rows = table_rows(spec, cells)
     lines = [r"\begin{tabular}{l" + "l" * len(columns) + "}", r"\toprule",
              " & ".join(["", *map(latex_escape, columns)]) + r" \\", r"\midrule"]
-    for row in spec["rows"]:
-        row_cells = [c for c in cells if c.row == row["label"]]
-        lines.append(" & ".join([latex_escape(row["label"]),
-                                 *(latex_escape(cell_text(c, formats[c.column])) for c in row_cells)]) + r" \\")
+    lines += [" & ".join(map(latex_escape, [label, *texts])) + r" \\" for label, texts in rows]
     lines += [r"\bottomrule", r"\end{tabular}",
               f"% {latex_escape(spec['title'])} ({scale} scale); published: {latex_escape(spec['source'])}"]
     return "\n".join(lines) + "\n"

@@ -197,3 +197,14 @@ def test_capped_evaluations_never_enter_a_cell(tmp_path):
     assert cell["small", "A"].n == 1 and cell["small", "A"].mean == 1.0 and cell["small", "A"].n_capped == 1
     assert "1 with capped evaluation left out" in tables.cell_text(cell["small", "A"], ".3f")
     assert cell["small", "B"].n == 0 and cell["small", "B"].verdict == "evaluation capped"
+
+
+def test_exploded_column_counts_each_rows_exploded_runs(tmp_path):
+    fake(tmp_path, "a4_0", "a", 4, 1.0)
+    fake(tmp_path, "a4_1", "a", 4, 50.0, exploded=True, explosion={"step": 1, "loss": 50.0, "threshold": 10.0})
+    spec = {**SPEC, "exploded_column": True}
+    cells, claims = tables.build_table(spec, tables.load_records(tmp_path))
+    headers, rows = tables.table_rows(spec, cells)
+    assert headers[-1] == "exploded runs" and rows[0][0] == "small" and rows[0][1][-1] == "1 of 2"
+    assert "| small |" in tables.markdown(spec, cells, claims, "cpu", "")
+    assert "1 of 2 \\\\" in tables.latex(spec, cells, "cpu")
