@@ -57,6 +57,24 @@ def test_native_phased_lstm_float32_is_close(monkeypatch):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+def test_native_phased_lstm_float32_survives_saturated_gates(monkeypatch):
+    """A peephole LSTM fed a large constant input for 600 steps: the cell grows by ~1 per step, so the peephole
+    terms p·c drive gate pre-activations far past float32's exp overflow (|x| > 88). σ must saturate to 0 or 1,
+    as in the torch path, not turn NaN (the frequency task's high-resolution sampling: 1250 steps, raw t input)."""
+    torch.manual_seed(2)
+    model = PhasedLSTM(1, 8, time_gate=False)
+    with torch.no_grad():
+        model.peepholes.fill_(0.5)
+        model.peepholes[1].fill_(5.0)                               # forget gate stays open: c accumulates
+    x = torch.full((3, 600, 1), 50.0)
+    state = (torch.zeros(3, 8), torch.zeros(3, 8))
+    native_results, torch_results = run_both_paths(model, x, None, state, monkeypatch)
+    assert native_results[2].abs().max() > 200                     # c grew: p·c is far beyond ±88
+    for a, b in zip(native_results, torch_results, strict=True):
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
 def test_reuse_freed_memory_takes_effect_on_glibc():
     import platform
     if platform.libc_ver()[0] != "glibc":

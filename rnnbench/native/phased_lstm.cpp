@@ -31,8 +31,14 @@ using torch::Tensor;
 
 constexpr int64_t kWeightChunk = 16;  // steps per δU update in the backward
 
+// -ffast-math assumes finite values: the vectorised exp of an argument past its overflow bound gave NaN, not inf,
+// so a saturated gate (a peephole on a cell state that grew over 1000 steps: |x| > 88 in float32) turned the
+// whole state NaN. The argument is clamped at the bound; the results change only where σ < 2^-126 (float32).
 template <typename T>
-inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
+constexpr T kExpMax = sizeof(T) == 4 ? T(88) : T(708);
+
+template <typename T>
+inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(std::min(-x, kExpMax<T>))); }
 
 template <typename T>
 void forward_units(int64_t batch, int64_t H, T* act, const T* h, const T* c, const T* k, int64_t k_row,
