@@ -2,14 +2,17 @@
 
 A record's ``code`` field holds the ``commit`` (40-hex sha, or null outside a git checkout) and whether the tree
 had uncommitted changes (``dirty``); records written before the field existed have an unknown revision. A record
-is *stale* when the files that shaped it — its model and task modules, their configs, its paper preset and the
-``+variant=`` presets of its sweep line (read from its directory name, Hydra's override_dirname), the configs these
-presets include, the experiment file and the optimiser code — differ between its commit and HEAD (``git diff``).
+is *stale* when the files that shaped it — its model, task and optimiser modules and every package module they
+import (read from the source at HEAD; a module importing ``rnnbench.native`` brings the kernel sources), their
+configs, its paper preset and the ``+variant=`` presets of its sweep line (read from its directory name, Hydra's
+override_dirname), the configs these presets include and the experiment file — differ between its commit and HEAD
+(``git diff``).
 Git errors (no git, a commit missing from the repository) make the revision unknown; they never raise.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 from collections import Counter, defaultdict
@@ -18,7 +21,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-SHARED_FILES = ("rnnbench/models/recurrence.py", "rnnbench/native/", "rnnbench/tasks/base.py", "rnnbench/optim.py")
+OPTIMIZATION = "rnnbench/optim.py"      # builds every run's optimiser: parameter groups, clipping, schedules
+NATIVE = "rnnbench.native"               # its modules load the C++ sources beside them
 VARIANT = re.compile(r"(?:^|,)\+?variant=([^,]+)")
 
 
@@ -46,6 +50,28 @@ def module_file(target: str | None) -> str | None:
     return target.rsplit(".", 1)[0].replace(".", "/") + ".py"
 
 
+def imported_files(path: str, repo: Path) -> set[str]:
+    """``path`` and every ``rnnbench`` module it imports, transitively, as files of ``repo``; ``rnnbench/native/``
+    (the kernel sources) when one of them is the native package."""
+    found, pending = set(), [path]
+    while pending:
+        file = pending.pop()
+        if file in found or not (repo / file).is_file():
+            continue
+        found.add(file)
+        for node in ast.walk(ast.parse((repo / file).read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+                     if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+            for name in names:
+                if name == NATIVE:
+                    found.add("rnnbench/native/")
+                if name.split(".")[0] == "rnnbench":
+                    base = name.replace(".", "/")
+                    pending += [f"{base}.py", f"{base}/__init__.py"]
+    return found
+
+
 def included(path: str, repo: Path | None) -> list[str]:
     """``path`` and the configs its ``defaults`` list includes, recursively, as they are in ``repo`` (Hydra: an
     entry starting with / is relative to conf/, others to the config's top-level group)."""
@@ -61,12 +87,16 @@ def included(path: str, repo: Path | None) -> list[str]:
 
 def source_files(record: dict, experiment: str, scale: str, repo: Path | None = None) -> tuple[str, ...]:
     """Repository paths whose content shaped ``record`` (paths that do not exist are harmless to git); with
-    ``repo``, the configs that its presets include."""
+    ``repo``, the modules its model, task and optimiser import and the configs that its presets include."""
     config = record.get("config") or {}
     model, task = record.get("model"), record.get("task")
-    files = [*SHARED_FILES, f"conf/experiment/{experiment}/{scale}.yaml",
-             module_file((config.get("model") or {}).get("_target_")),
-             module_file((config.get("task") or {}).get("_target_"))]
+    modules = [OPTIMIZATION, *(module_file((config.get(group) or {}).get("_target_"))
+                               for group in ("model", "task", "optimizer"))]
+    modules = [m for m in modules if m]
+    files = [f"conf/experiment/{experiment}/{scale}.yaml", *modules]
+    if repo is not None:
+        for module in modules:
+            files += imported_files(module, Path(repo))
     if model:
         files += included(f"conf/model/{model}.yaml", repo)
     if task:
@@ -75,7 +105,7 @@ def source_files(record: dict, experiment: str, scale: str, repo: Path | None = 
         files += included(f"conf/paper/{task}/{model}.yaml", repo)
     for variant in VARIANT.findall(Path(record.get("run_dir") or "").name):
         files += included(f"conf/variant/{variant}.yaml", repo)
-    return tuple(sorted(f for f in files if f))
+    return tuple(sorted({f for f in files if f}))
 
 
 @cache

@@ -51,8 +51,7 @@ def test_revision_labels():
 
 def test_source_files_follow_the_record():
     files = provenance.source_files(record("ab" * 20), "audio", "cpu")
-    assert {MODEL, "rnnbench/tasks/audio.py", "rnnbench/tasks/base.py", "rnnbench/models/recurrence.py",
-            "rnnbench/native/", "rnnbench/optim.py", "conf/model/cwrnn.yaml", "conf/task/audio.yaml",
+    assert {MODEL, "rnnbench/tasks/audio.py", "rnnbench/optim.py", "conf/model/cwrnn.yaml", "conf/task/audio.yaml",
             "conf/paper/audio/cwrnn.yaml", "conf/experiment/audio/cpu.yaml"} == set(files)
     assert provenance.module_file("rnnbench.models.plstm.PhasedLSTM") == "rnnbench/models/plstm.py"
     assert provenance.module_file("torch.optim.SGD") is None
@@ -92,3 +91,21 @@ def test_source_files_include_variants_and_included_presets():
                                     root)
     assert {"conf/paper/ptb/nnrnn.yaml", "conf/paper/ptb/language_task.yaml", "conf/variant/ptb_readme_nnrnn_t300.yaml",
             "conf/variant/ptb_readme_nnrnn_t150.yaml"} <= set(files)
+
+
+def test_source_files_follow_the_imports_of_model_task_and_optimiser():
+    """With the repository: every package module the record's code imports, transitively; the native kernel
+    sources only for models that load them."""
+    root = Path(__file__).resolve().parents[1]
+    audio = {**record(), "config": {**record()["config"], "optimizer": {"_target_": "rnnbench.tf_rmsprop.TFRMSprop"}}}
+    files = set(provenance.source_files(audio, "audio", "cpu", root))
+    assert {MODEL, "rnnbench/models/recurrence.py", "rnnbench/tasks/base.py", "rnnbench/validation.py",
+            "rnnbench/tf_rmsprop.py", "rnnbench/optim.py"} <= files
+    assert "rnnbench/native/" not in files and "rnnbench/models/plstm.py" not in files
+    plstm = {"model": "plstm", "task": "frequency",
+             "config": {"model": {"_target_": "rnnbench.models.plstm.PhasedLSTM"},
+                        "task": {"_target_": "rnnbench.tasks.frequency.FrequencyTask"}}}
+    files = set(provenance.source_files(plstm, "frequency", "cpu", root))
+    assert {"rnnbench/models/plstm.py", "rnnbench/native/", "rnnbench/native/__init__.py",
+            "rnnbench/tasks/frequency.py", "rnnbench/tasks/base.py"} <= files
+    assert "rnnbench/models/recurrence.py" not in files
