@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from rnnbench.cli import preflight
+from rnnbench.preflight import preflight
 
 CONF = Path(__file__).resolve().parent / "conf"
 

@@ -17,6 +17,7 @@ SIGINT/SIGTERM (a checkpoint is kept and re-running the same command resumes).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import sys
@@ -73,6 +74,38 @@ def build(node: DictConfig, group: str, **injected):
         if isinstance(cause, ConfigError):
             raise cause.prefixed(f"{group}.") from None
         raise
+
+
+def build_trainer_config(node: DictConfig) -> TrainerConfig:
+    """``trainer.*`` as a :class:`TrainerConfig`, unknown keys and invalid values reported as ConfigError."""
+    check_keys("trainer", list(node), accepted_keys(TrainerConfig))
+    try:
+        return TrainerConfig(**OmegaConf.to_container(node, resolve=True))
+    except ConfigError as error:
+        raise error.prefixed("trainer.") from None
+
+
+@contextlib.contextmanager
+def runtime_settings(cfg: DictConfig):
+    """The process settings a run asks for, for the duration of the run: ``threads`` torch threads,
+    ``flush_denormal`` (restored to torch's default, off, afterwards) and ``reuse_freed_memory`` (a malloc
+    setting that holds for the rest of the process: it changes speed and memory held, never results)."""
+    threads = cfg.threads
+    require(isinstance(threads, int) and threads >= 0, "threads", threads, "0 (torch default) or a count")
+    require(isinstance(cfg.flush_denormal, bool), "flush_denormal", cfg.flush_denormal, "true or false")
+    require(isinstance(cfg.reuse_freed_memory, bool), "reuse_freed_memory", cfg.reuse_freed_memory,
+            "true or false")
+    previous_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    torch.set_flush_denormal(cfg.flush_denormal)
+    if cfg.reuse_freed_memory:
+        reuse_freed_memory()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous_threads)
+        torch.set_flush_denormal(False)
 
 
 def parameter_count(net: torch.nn.Module) -> int:
@@ -132,35 +165,25 @@ def attempt(cfg: DictConfig, run_dir: Path) -> int:
             checkpoint.check_config(resume_from, record["config"])
         device = resolve_device(cfg.device)
         record["device"] = str(device)
-        threads = cfg.threads
-        require(isinstance(threads, int) and threads >= 0, "threads", threads, "0 (torch default) or a count")
-        if threads:
-            torch.set_num_threads(threads)
-        require(isinstance(cfg.flush_denormal, bool), "flush_denormal", cfg.flush_denormal, "true or false")
-        torch.set_flush_denormal(cfg.flush_denormal)
-        require(isinstance(cfg.reuse_freed_memory, bool), "reuse_freed_memory", cfg.reuse_freed_memory,
-                "true or false")
-        if cfg.reuse_freed_memory:
-            reuse_freed_memory()
-        seed_everything(cfg.seed)
-        trainer_config = build(OmegaConf.merge({"_target_": f"{TrainerConfig.__module__}.TrainerConfig"},
-                                               cfg.trainer), "trainer")
-        task = build(cfg.task, "task", device=device, seed=cfg.seed)
-        core = build(cfg.model, "model", input_size=task.input_size)
-        net = task.network(core).to(device)
-        try:
-            optimization = Optimization(net, **OmegaConf.to_container(cfg.optimizer, resolve=True))
-        except ConfigError as error:
-            raise error.prefixed("optimizer.") from None
-        record.update(params=parameter_count(net), constants=task.constants,
-                      eval_capped=trainer_config.eval_max_batches is not None)
-        print(f"{record['task']} / {record['model']}  seed {cfg.seed}  params {record['params']:,d}  "
-              f"device {device}  threads {torch.get_num_threads()}  run_dir {run_dir}")
-        print(optimization.describe(), flush=True)
-        wandb_run = open_wandb(cfg, run_dir, record)
-        trainer = Trainer(trainer_config, run_dir, on_log=None if wandb_run is None else wandb_run.log,
-                          run_config=record["config"])
-        result = trainer.fit(net, task, optimization, resume_from=resume_from)
+        with runtime_settings(cfg):
+            seed_everything(cfg.seed)
+            trainer_config = build_trainer_config(cfg.trainer)
+            task = build(cfg.task, "task", device=device, seed=cfg.seed)
+            core = build(cfg.model, "model", input_size=task.input_size)
+            net = task.network(core).to(device)
+            try:
+                optimization = Optimization(net, **OmegaConf.to_container(cfg.optimizer, resolve=True))
+            except ConfigError as error:
+                raise error.prefixed("optimizer.") from None
+            record.update(params=parameter_count(net), constants=task.constants,
+                          eval_capped=trainer_config.eval_max_batches is not None)
+            print(f"{record['task']} / {record['model']}  seed {cfg.seed}  params {record['params']:,d}  "
+                  f"device {device}  threads {torch.get_num_threads()}  run_dir {run_dir}")
+            print(optimization.describe(), flush=True)
+            wandb_run = open_wandb(cfg, run_dir, record)
+            trainer = Trainer(trainer_config, run_dir, on_log=None if wandb_run is None else wandb_run.log,
+                              run_config=record["config"])
+            result = trainer.fit(net, task, optimization, resume_from=resume_from)
         record.update(status=result.status, steps=result.step, metrics=result.metrics, best=result.best)
         blow_up = explosion(result.rows, trainer_config.explosion_factor)
         record["exploded"] = blow_up is not None
@@ -186,7 +209,7 @@ def attempt(cfg: DictConfig, run_dir: Path) -> int:
         record.update(status="interrupted", error=str(error))
         print(f"interrupted: {error}; checkpoint saved in {run_dir}, re-run the same command to resume",
               file=sys.stderr)
-        code = INTERRUPT_EXIT.get(trainer._signal, 1)
+        code = INTERRUPT_EXIT.get(error.signum, 1)
     except Exception as error:
         record.update(status="failed", error=f"{type(error).__name__}: {error}")
         traceback.print_exc()

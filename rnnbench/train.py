@@ -7,7 +7,7 @@ It knows only the task and model contracts (:mod:`rnnbench.tasks.base`, :mod:`rn
         outputs, state = net(batch, carried state or None)
         (task.loss(outputs, batch) + regularizer).backward()
         optimization.step(net)                               # clip, step, schedule
-        every log_every: check for NaN/inf, log train/loss, train/regularizer, grad norm, steps/s
+        at step 1 and every log_every: check for NaN/inf, log train/loss, train/regularizer, grad norm, steps/s
         every eval_every: evaluate val and test, track the best val/loss, checkpoint
 
 Per-step losses stay on the device between log points (no host sync inside the loop). A NaN/inf loss or
@@ -26,11 +26,13 @@ import time
 from collections.abc import Sized
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from rnnbench import checkpoint as ckpt
+from rnnbench.contracts import missing_metrics
 from rnnbench.optim import Optimization
 from rnnbench.records import write_curves
 from rnnbench.tasks.base import Task
@@ -38,7 +40,18 @@ from rnnbench.validation import positive_int, require
 
 
 class Interrupted(Exception):
-    """Raised after a signal, once the checkpoint is saved."""
+    """Raised after a signal (its number in ``signum``), once the checkpoint is saved."""
+
+    def __init__(self, signum: int, step: int):
+        super().__init__(f"signal {signal.Signals(signum).name} at step {step}")
+        self.signum = signum
+
+
+class StepRecord(NamedTuple):
+    """One training step's numbers, kept on the device until the next log point."""
+    loss: torch.Tensor
+    penalty: torch.Tensor | float
+    grad_norm: torch.Tensor
 
 
 @dataclass
@@ -97,8 +110,9 @@ def explosion(rows: list[dict], factor: float) -> dict | None:
     """The first log point whose mean train loss exceeds ``factor`` × the first logged one, or None.
 
     A finite loss can still be useless: a run whose loss jumps orders of magnitude above where it started
-    (gradient explosion) and never returns is not a result even if it ends ``completed``. The first logged loss
-    is the untrained network's, so the rule needs no task-specific constant."""
+    (gradient explosion) is not a result even if it ends ``completed``, or recovers. The first log point is the
+    first step alone (the untrained network's loss), so a blow-up inside the first ``log_every`` steps is caught
+    and the rule needs no task-specific constant."""
     losses = [(row["step"], row["train/loss"]) for row in rows if "train/loss" in row]
     if not losses:
         return None
@@ -109,12 +123,6 @@ def explosion(rows: list[dict], factor: float) -> dict | None:
 
 def regularizer(net: nn.Module) -> torch.Tensor | float:
     return sum((m.regularizer() for m in net.modules() if m is not net and hasattr(m, "regularizer")), 0.0)
-
-
-def detach_state(state):
-    if state is None or isinstance(state, torch.Tensor):
-        return None if state is None else state.detach()
-    return type(state)(detach_state(s) for s in state)
 
 
 @torch.no_grad()
@@ -252,7 +260,7 @@ class Trainer:
             print(f"resumed from {resume_from} at step {progress_state.step}", flush=True)
         s = progress_state
         carried = s.carried_state
-        pending: list[tuple[torch.Tensor, torch.Tensor | float, torch.Tensor]] = []
+        pending: list[StepRecord] = []
         tick, tick_step = time.perf_counter(), s.step
         bar = Progress(total, s.step, cfg.progress)
         eval_every = cfg.eval_interval(task)
@@ -266,20 +274,20 @@ class Trainer:
                         carried = None
                     batch = task.train_batch(s.step)
                     outputs, state = forward(batch, carried if task.carries_state else None)
-                    carried = detach_state(state) if task.carries_state else None
+                    carried = ckpt.map_state(torch.Tensor.detach, state) if task.carries_state else None
                     loss = task.loss(outputs, batch)
                     penalty = regularizer(net)
                     (loss + penalty).backward()
                     grad_norm = optimization.step(net)
-                    pending.append((loss.detach(), penalty.detach() if torch.is_tensor(penalty) else penalty,
-                                    grad_norm))
+                    pending.append(StepRecord(loss.detach(), penalty.detach() if torch.is_tensor(penalty) else penalty,
+                                              grad_norm))
                     s.step += 1
                     projection.after_step(s.step)
 
                     at_eval = s.step % eval_every == 0 or s.step == total
                     at_checkpoint = cfg.checkpoint_every and (s.step % cfg.checkpoint_every == 0
                                                               or s.step == total)
-                    if s.step % cfg.log_every == 0 or at_eval or at_checkpoint or self._signal:
+                    if s.step % cfg.log_every == 0 or s.step == 1 or at_eval or at_checkpoint or self._signal:
                         now = time.perf_counter()
                         row, bad_step = self._flush(pending, s.step, optimization,
                                                     (s.step - tick_step) / max(now - tick, 1e-9))
@@ -300,7 +308,7 @@ class Trainer:
                             ckpt.save(self.run_dir, net, optimization, s, self.run_config)
                             write_curves(self.run_dir, s.rows)
                         if self._signal:
-                            raise Interrupted(f"signal {signal.Signals(self._signal).name} at step {s.step}")
+                            raise Interrupted(self._signal, s.step)
                         tick = time.perf_counter()
         finally:
             bar.close()
@@ -310,13 +318,13 @@ class Trainer:
 
     def _flush(self, pending, step, optimization, steps_per_s):
         """Summarise the steps since the last log point; find the first non-finite step, if any."""
-        losses = torch.stack([p[0] for p in pending]).float()
-        norms = torch.stack([torch.as_tensor(p[2]).float() for p in pending]).to(losses.device)
+        losses = torch.stack([p.loss for p in pending]).float()
+        norms = torch.stack([torch.as_tensor(p.grad_norm).float() for p in pending]).to(losses.device)
         bad = ~(torch.isfinite(losses) & torch.isfinite(norms))
         if bad.any():
             return None, step - len(pending) + int(bad.nonzero()[0]) + 1
         row = {"step": step, "train/loss": float(losses.mean())}
-        penalties = [p[1] for p in pending]
+        penalties = [p.penalty for p in pending]
         if any(torch.is_tensor(p) for p in penalties):
             row["train/regularizer"] = float(torch.stack([torch.as_tensor(p) for p in penalties]).mean())
         row["train/grad_norm"] = float(norms.mean())
@@ -327,6 +335,10 @@ class Trainer:
     def _evaluate(self, net, task, optimization, s: ckpt.TrainingState, row: dict) -> None:
         options = {"max_batches": self.config.eval_max_batches, "progress": self.config.progress}
         metrics = evaluate(net, task, "val", **options)
+        missing = missing_metrics(name.split("/", 1)[1] for name in metrics)
+        if missing:
+            raise TypeError(f"{type(task).__name__}.metrics() returns no {', '.join(missing)} (the task contract, "
+                            "rnnbench.contracts: the best evaluation is the one with the lowest val/loss)")
         if self.config.eval_test:
             metrics.update(evaluate(net, task, "test", **options))
         row.update(metrics)

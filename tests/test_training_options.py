@@ -122,6 +122,16 @@ def test_record_states_code_revision_and_explosion(tmp_path):
     assert record["exploded"] is False and "explosion" not in record
 
 
+def test_the_first_log_point_is_the_first_step(tmp_path):
+    """Curves start at the untrained network's loss, so a blow-up inside the first log_every steps (the PTB RNN
+    preset: loss 7e10 averaged over steps 1-100) is measured against it and flagged."""
+    args = ["model=rnn", "model.hidden_size=8", "task=copy", "task.T=10", *TINY, "trainer.log_every=3",
+            "trainer.max_steps=6", "trainer.eval_every=6"]
+    assert run_inprocess(tmp_path, args)[0] == 0
+    steps = [int(line.split(",")[0]) for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == [1, 3, 6]
+
+
 def test_a_huge_finite_gradient_is_not_an_infinite_norm():
     net = one_parameter_net()
     optimization = Optimization(net, _target_="torch.optim.SGD", lr=1e-3, clip_value=10.0)
