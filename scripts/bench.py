@@ -1,10 +1,11 @@
 """`make bench`: forward + backward + optimiser step per iteration, every model against torch's kernels.
 
 Each (model, shape) is measured in fresh subprocesses (so peak memory is that run's own): warm-up iterations,
-then the median of several timed iterations; the fastest of 1–3 processes per shape is kept. References
-torch.nn.RNN (tanh), torch.nn.LSTM (for lstm, plstm) and torch.nn.GRU (for gru) are timed in the same
-`make bench` run on the same shapes. Prints a table and the project's speed goals checked on it, and writes
-results/bench.csv and results/bench.md (results/bench_gpu.* with --device cuda).
+then the median of several timed iterations; the fastest of 1–3 processes per shape is kept. The models (every
+file in conf/model/, plus labelled variants), the shapes and each model's torch reference (torch.nn.RNN, LSTM or
+GRU, timed in the same run on the same shapes) come from conf/bench.yaml. Prints a table and the project's
+speed goals checked on it, and writes results/bench.csv and results/bench.md (results/bench_gpu.* with
+--device cuda).
 
     python scripts/bench.py                      # all models, all shapes, CPU, one thread
     python scripts/bench.py --models rnn nnrnn --shapes copy_b10
@@ -24,32 +25,26 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from omegaconf import OmegaConf
 
-# name: (hidden, batch, seq_len, input_size, output_size, readout, warmup, iterations, processes)
-SHAPES = {
-    "copy_b10": (128, 10, 220, 10, 9, "every", 3, 30, 3),
-    "copy_b128": (128, 128, 220, 10, 9, "every", 2, 10, 3),
-    "copy_b10_T880": (128, 10, 880, 10, 9, "every", 2, 10, 3),
-    "psmnist": (512, 100, 784, 1, 10, "last", 1, 5, 1),
-    "wide_b10": (512, 10, 220, 10, 9, "every", 2, 7, 3),
-}
-DEFAULT_SHAPES = ["copy_b10", "copy_b128", "copy_b10_T880", "wide_b10", "psmnist"]
-REFERENCES = {"torch_rnn": "torch.nn.RNN", "torch_lstm": "torch.nn.LSTM", "torch_gru": "torch.nn.GRU"}
-# label: (conf/model name, overrides); the wide shape compares CW-RNN's active-prefix loop with our RNN.
-MODELS = {
-    "rnn": ("rnn", []), "rnn_orth": ("rnn_orth", []), "exprnn": ("exprnn", []), "eurnn": ("eurnn", []),
-    "nnrnn": ("nnrnn", []), "lstm": ("lstm", []), "gru": ("gru", []), "plstm": ("plstm", []),
-    "cwrnn": ("cwrnn", ["model.num_modules=8"]), "cwrnn_g1": ("cwrnn", ["model.num_modules=1"]),
-}
-WIDE_ONLY = {"cwrnn_g1"}
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "bench.yaml"))
+SHAPES = {name: tuple(values) for name, values in SPEC["shapes"].items()}
+DEFAULT_SHAPES = SPEC["default_shapes"]
+REFERENCES = SPEC["references"]
+# label: {model: conf/model name, overrides, shapes}: every conf/model file, then the spec's variants
+MODELS = {**{p.stem: {"model": p.stem} for p in sorted((ROOT / "conf" / "model").glob("*.yaml"))},
+          **SPEC["variants"]}
 COLUMNS = ["model", "hidden", "batch", "seq_len", "device", "threads", "ms_per_iter", "ref_model",
            "ref_ms_per_iter", "ratio", "peak_mem_mb"]
 
 
 def reference_for(label: str) -> str:
-    return {"lstm": "torch_lstm", "plstm": "torch_lstm", "gru": "torch_gru"}.get(label, "torch_rnn")
+    return SPEC["reference"].get(label, SPEC["default_reference"])
+
+
+def timed_at(label: str, shape: str) -> bool:
+    return shape in MODELS[label].get("shapes", SHAPES)
 
 
 ORTHOGONAL_FAMILY = ("rnn", "rnn_orth", "exprnn", "eurnn", "nnrnn")
@@ -95,9 +90,10 @@ def build_core(label: str, hidden: int, input_size: int):
     from hydra import compose, initialize_config_dir
 
     from rnnbench.experiment import build
-    name, overrides = MODELS[label]
+    spec = MODELS[label]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=[f"model={name}", "~paper", f"model.hidden_size={hidden}", *overrides])
+        cfg = compose("config", overrides=[f"model={spec['model']}", "~paper", f"model.hidden_size={hidden}",
+                                           *spec.get("overrides", [])])
     return build(cfg.model, "model", input_size=input_size)
 
 
@@ -169,7 +165,7 @@ def run_worker(label: str, shape: str, device: str, compile_net: bool) -> dict |
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="*", default=[m for m in MODELS if m not in WIDE_ONLY])
+    parser.add_argument("--models", nargs="*", default=list(MODELS), help="labels (default: every model)")
     parser.add_argument("--shapes", nargs="*", default=DEFAULT_SHAPES, choices=list(SHAPES))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compile", action="store_true", help="torch.compile each network")
@@ -204,7 +200,7 @@ def main() -> int:
 def measure_all(models: list[str], shapes: list[str], device: str, compile_net: bool) -> list[dict]:
     rows = []
     for shape in shapes:
-        labels = list(models) + (["cwrnn_g1"] if shape == "wide_b10" else [])
+        labels = [label for label in models if timed_at(label, shape)]
         references = {ref: run_worker(ref, shape, device, False) for ref in REFERENCES}
         for label in labels:
             result = run_worker(label, shape, device, compile_net)

@@ -6,10 +6,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from rnnbench.records import scan
 
-from rnnbench.records import scan  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SWEEP_DIR = ROOT / "outputs" / "demo"
 
