@@ -12,7 +12,11 @@ A cell's statistic is mean ± std over its completed runs that did not explode (
 record: the training loss left the useful range without going non-finite); exploded, diverged and failed
 runs are counted beside it, so one bad seed cannot silently dominate the mean.
 
-Cell verdicts: ``within`` / ``outside`` tolerance, ``no published value``, ``not run`` (no record),
+A spec's ``scales`` maps a scale (``cpu``) to the keys that differ in that scale's table (e.g. its own columns
+and cells at a reduced width); with ``tolerance: null`` there, the published values are shown as the reference
+they are, but a reduced-scale mean is not judged against them (verdict ``reduced scale``).
+
+Cell verdicts: ``within`` / ``outside`` tolerance, ``reduced scale``, ``no published value``, ``not run`` (no record),
 ``metric missing`` (runs without the value), ``exploded``, ``diverged`` or ``failed`` (no usable run, at
 least one exploded / diverged / failed one).
 """
@@ -103,7 +107,8 @@ def build_cell(records: list[dict], row: dict, column: dict, spec: dict) -> Cell
         verdict = "no published value"
     else:
         tolerance = column.get("tolerance", spec.get("tolerance", {}))
-        verdict = "within" if within(mean, published, tolerance) else "outside"
+        verdict = ("reduced scale" if tolerance is None else
+                   "within" if within(mean, published, tolerance) else "outside")
     return Cell(row["label"], column["label"], mean, std, len(values), n_exploded, n_diverged, n_failed, n_capped,
                 published, verdict, sorted(r["run_dir"] for r in chosen))
 
@@ -185,15 +190,19 @@ def table_rows(spec: dict, cells: list[Cell]) -> tuple[list[str], list[tuple[str
 
 
 def markdown(spec: dict, cells: list[Cell], claims: list[dict], scale: str, note: str, runs: str = "",
-             warnings: Sequence[str] = ()) -> str:
-    """The table page; ``runs`` (see :func:`runs_line`) and provenance ``warnings`` go under its header."""
+             warnings: Sequence[str] = (), commands: Sequence[str] = ()) -> str:
+    """The table page; ``runs`` (see :func:`runs_line`), provenance ``warnings`` and the ``commands`` that
+    (re)produce it go under its header."""
     columns, rows = table_rows(spec, cells)
+    tolerance = ("none: a reduced scale, published values shown for reference" if spec.get("tolerance", {}) is None
+                 else dict(spec.get("tolerance", {})) or "none")
     lines = [f"# {spec['title']}", "", f"Scale: **{scale}**. {note}".rstrip(), "",
-             f"Published: {spec['source']}. Tolerance: {dict(spec.get('tolerance', {})) or 'none'}. "
+             f"Published: {spec['source']}. Tolerance: {tolerance}. "
              "Cells: ours as mean ± std over the completed runs that did not explode (n) · published · verdict; "
              "exploded runs are left out of the mean and counted (k of n exploded; verdict exploded when all "
              "did), as are diverged and failed ones; claims compare these means.", ""]
     lines += [runs, ""] if runs else []
+    lines += [line for command in commands for line in (command, "")]
     lines += [f"**Warning:** {warning}." for warning in warnings] + ([""] if warnings else [])
     lines += ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     lines += [f"| {label} | " + " | ".join(texts) + " |" for label, texts in rows]
@@ -229,8 +238,11 @@ def csv_rows(cells: list[Cell]) -> list[dict]:
             for c in cells]
 
 
-def load_spec(path: Path) -> dict:
-    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+def load_spec(path: Path, scale: str | None = None) -> dict:
+    """A table spec; with ``scale``, its ``scales.<scale>`` keys replace the top-level ones."""
+    spec = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    overrides = (spec.pop("scales", None) or {}).get(scale) or {}
+    return {**spec, **overrides}
 
 
 def load_records(root: Path) -> list[dict]:

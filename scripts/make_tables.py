@@ -28,6 +28,18 @@ def scale_note(experiment: str, scale: str) -> str:
     return OmegaConf.load(path).get("reproduce", {}).get("note", "") if path.exists() else ""
 
 
+def reproduce_lines(experiment: str, scale: str) -> list[str]:
+    """How to (re)run this table, and the paper scale's command on a cpu page while that scale has no records."""
+    defined = (ROOT / "conf" / "experiment" / experiment / f"{scale}.yaml").exists()
+    lines = [f"Reproduce: `make reproduce TABLE={experiment} SCALE={scale}`." if defined else
+             f"No {scale}-scale sweep is defined yet (conf/experiment/{experiment}/{scale}.yaml)."]
+    paper = ROOT / "conf" / "experiment" / experiment / "paper.yaml"
+    if scale == "cpu" and paper.exists() and not (RESULTS / "records" / experiment / "paper").exists():
+        lines.append(f"Paper scale: not run; `make reproduce TABLE={experiment} SCALE=paper` fills it "
+                     f"({scale_note(experiment, 'paper')})")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=RESULTS, help="where tables, figures and the index go")
@@ -37,8 +49,9 @@ def main() -> int:
              "Wall time: the sum of a table's runs' `wall_s`; `make reproduce` runs "
              f"{PARALLEL_JOBS} jobs in parallel, so a sweep's elapsed time is about 1/{PARALLEL_JOBS} of it.", ""]
     for spec_path in sorted((ROOT / "conf" / "table").glob("*.yaml")):
-        name, spec = spec_path.stem, tables.load_spec(spec_path)
+        name = spec_path.stem
         for scale in SCALES:
+            spec = tables.load_spec(spec_path, scale)
             records_dir = RESULTS / "records" / spec.get("experiment", name) / scale
             if scale != "cpu" and not records_dir.exists():
                 continue
@@ -52,7 +65,8 @@ def main() -> int:
             out.mkdir(parents=True, exist_ok=True)
             note = scale_note(spec.get("experiment", name), scale)
             (out / f"{stem}.md").write_text(tables.markdown(spec, cells, claims, scale, note,
-                                                            tables.runs_line(records), warnings))
+                                                            tables.runs_line(records), warnings,
+                                                            reproduce_lines(spec.get("experiment", name), scale)))
             (out / f"{stem}.tex").write_text(tables.latex(spec, cells, scale))
             pd.DataFrame(tables.csv_rows(cells)).to_csv(out / f"{stem}.csv", index=False)
             figure = None

@@ -86,10 +86,13 @@ def test_every_sweep_run_composes(path):
                                                     "threshold": 0}, run
 
 
-@pytest.mark.parametrize("name", ["ptb_bpc", "ptb_accuracy", "psmnist"])
-def test_sweeps_cover_every_cell_of_their_table(name):
-    spec = tables.load_spec(CONF / "table" / f"{name}.yaml")
-    [path] = CONF.glob(f"experiment/{spec['experiment']}/*.yaml")
+@pytest.mark.parametrize("path", sorted(p for name in ("ptb_bpc", "ptb_accuracy", "psmnist")
+                                         for p in CONF.glob(f"experiment/{name}/*.yaml")),
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_sweeps_cover_every_cell_of_their_table(path):
+    """Every cell of the table at the experiment's scale (its own layout under the spec's ``scales``) is filled
+    by a run of that scale's sweeps."""
+    spec = tables.load_spec(CONF / "table" / f"{path.parent.name}.yaml", path.stem)
     assert OmegaConf.load(path).hydra.sweep.dir == f"results/records/{spec['experiment']}/{path.stem}"
     records = []
     for run in sweep_runs(path):

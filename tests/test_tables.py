@@ -208,3 +208,20 @@ def test_exploded_column_counts_each_rows_exploded_runs(tmp_path):
     assert headers[-1] == "exploded runs" and rows[0][0] == "small" and rows[0][1][-1] == "1 of 2"
     assert "| small |" in tables.markdown(spec, cells, claims, "cpu", "")
     assert "1 of 2 \\\\" in tables.latex(spec, cells, "cpu")
+
+
+def test_a_scale_replaces_keys_and_a_null_tolerance_shows_published_values_unjudged(tmp_path, records):
+    """``scales.cpu`` in a spec replaces its columns (e.g. a reduced width) and tolerance for the cpu table only;
+    tolerance null keeps the published value beside ours with the verdict ``reduced scale``."""
+    path = tmp_path / "spec.yaml"
+    reduced = {"tolerance": None, "columns": [{"label": "A", "select": {"model": "a"}}], "claims": []}
+    OmegaConf.save(OmegaConf.create({**SPEC, "scales": {"cpu": reduced}}), path)
+    assert tables.load_spec(path, "paper")["columns"] == SPEC["columns"]
+    spec = tables.load_spec(path, "cpu")
+    assert spec["columns"] == reduced["columns"] and spec["tolerance"] is None and "scales" not in spec
+    cells, _ = tables.build_table(spec, records)
+    small = next(c for c in cells if c.row == "small")
+    assert small.n == 3 and small.published == 1.0 and small.verdict == "reduced scale"
+    page = tables.markdown(spec, cells, [], "cpu", "", commands=["Reproduce: `make reproduce TABLE=t SCALE=cpu`."])
+    assert "published values shown for reference" in page and "· published 1.000 · reduced scale" in page
+    assert "Reproduce: `make reproduce TABLE=t SCALE=cpu`." in page
