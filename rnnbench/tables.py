@@ -12,6 +12,10 @@ A cell's statistic is mean ± std over its completed runs that did not explode (
 record: the training loss left the useful range without going non-finite); exploded, diverged and failed
 runs are counted beside it, so one bad seed cannot silently dominate the mean.
 
+A cell (or its column, or the spec) may ``tune`` a setting: ``{over: config.optimizer.lr, by: best.val/loss,
+goal: min}`` reports the runs of the setting with the best validation mean (a search the sweep runs, the test split
+never consulted). ``rank: min | max`` marks each column's best cell and the cells a Welch t-test cannot tell from it.
+
 A spec's ``scales`` maps a scale (``cpu``) to the keys that differ in that scale's table (e.g. its own columns
 and cells at a reduced width); with ``tolerance: null`` there, the published values are shown as the reference
 they are, but a reduced-scale mean is not judged against them (verdict ``reduced scale``).
@@ -25,11 +29,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from omegaconf import OmegaConf
+from scipy import stats
 
 from rnnbench import provenance
 from rnnbench.records import scan
@@ -68,6 +73,9 @@ class Cell:
     published: float | None
     verdict: str
     run_dirs: list              # every selected run, whatever its status
+    values: list = field(default_factory=list)   # the values behind the mean
+    tuning: str = ""            # the setting chosen by the cell's ``tune`` search, in words
+    mark: str = ""              # best | tied (with the best, Welch t-test) | "" — set by rank_column
 
 
 def read_value(record: dict, metric: str, normalize: str | None = None) -> float | None:
@@ -84,16 +92,40 @@ def within(mean: float, published: float, tolerance: dict) -> bool:
     return abs(mean - published) <= bound
 
 
+def usable(records: list[dict]) -> list[dict]:
+    """The records a cell's statistic is computed on: completed, evaluated in full, not exploded."""
+    return [r for r in records if r["status"] == "completed" and not r.get("eval_capped") and not r.get("exploded")]
+
+
+def tuned(records: list[dict], tune: dict) -> tuple[object, list[dict], int]:
+    """The records of the best setting of ``tune["over"]`` (a dotted path, e.g. ``config.optimizer.lr``): the
+    setting whose usable runs have the best mean ``tune["by"]`` (``goal`` min or max; e.g. ``best.val/loss``, never
+    a test metric); with the setting and the number of settings searched. No usable run: (None, records, n)."""
+    settings = sorted({repr(lookup(r, tune["over"])): lookup(r, tune["over"]) for r in records}.items())
+    scores = {}
+    for key, _ in settings:
+        values = [v for v in (read_value(r, tune["by"]) for r in usable(records)
+                              if repr(lookup(r, tune["over"])) == key) if v is not None]
+        if values:
+            scores[key] = float(np.mean(values))
+    if not scores:
+        return None, records, len(settings)
+    best = (min if tune.get("goal", "min") == "min" else max)(scores, key=scores.get)
+    return dict(settings)[best], [r for r in records if repr(lookup(r, tune["over"])) == best], len(settings)
+
+
 def build_cell(records: list[dict], row: dict, column: dict, spec: dict) -> Cell:
     cell_spec = (row.get("cells") or {}).get(column["label"], {})
     select = {**row.get("select", {}), **column.get("select", {}), **cell_spec.get("select", {})}
     metric = cell_spec.get("metric") or column.get("metric") or spec["metric"]
     normalize = cell_spec.get("normalize") or column.get("normalize") or spec.get("normalize")
     published = cell_spec.get("published", (row.get("published") or {}).get(column["label"]))
-    chosen = [r for r in records if matches(r, select)]
+    tune = cell_spec.get("tune") or column.get("tune") or spec.get("tune")
+    searched = [r for r in records if matches(r, select)]
+    setting, chosen, n_settings = tuned(searched, tune) if tune else (None, searched, 0)
     n_capped = sum(bool(r.get("eval_capped")) for r in chosen)
     completed = [r for r in chosen if r["status"] == "completed" and not r.get("eval_capped")]
-    kept = [r for r in completed if not r.get("exploded")]
+    kept = usable(chosen)
     values = [v for v in (read_value(r, metric, normalize) for r in kept) if v is not None]
     n_exploded = len(completed) - len(kept)
     n_diverged = sum(r["status"] == "diverged" for r in chosen)
@@ -109,8 +141,26 @@ def build_cell(records: list[dict], row: dict, column: dict, spec: dict) -> Cell
         tolerance = column.get("tolerance", spec.get("tolerance", {}))
         verdict = ("reduced scale" if tolerance is None else
                    "within" if within(mean, published, tolerance) else "outside")
+    tuning = (f"{tune['over'].rsplit('.', 1)[-1]} {setting} of {n_settings} by {tune['by'].rsplit('.', 1)[-1]}"
+              if tune and setting is not None else "")
     return Cell(row["label"], column["label"], mean, std, len(values), n_exploded, n_diverged, n_failed, n_capped,
-                published, verdict, sorted(r["run_dir"] for r in chosen))
+                published, verdict, sorted(r["run_dir"] for r in chosen), values, tuning)
+
+
+def rank_column(cells: list[Cell], goal: str, alpha: float) -> None:
+    """Mark the column's best cell (lowest or highest mean, ``goal`` min | max) ``best``, and every other cell
+    whose runs a two-sided Welch t-test cannot tell from the best's at level ``alpha`` ``tied`` (both need two
+    or more runs; cells with one run are left unmarked)."""
+    ranked = [c for c in cells if c.n]
+    if not ranked:
+        return
+    best = (min if goal == "min" else max)(ranked, key=lambda c: c.mean)
+    best.mark = "best"
+    for cell in ranked:
+        if cell is not best and cell.n > 1 and best.n > 1:
+            p_value = stats.ttest_ind(cell.values, best.values, equal_var=False).pvalue
+            if not p_value < alpha:                       # a NaN p (two constant samples) cannot separate them
+                cell.mark = "tied"
 
 
 def normalise_columns(spec: dict) -> list[dict]:
@@ -121,6 +171,10 @@ def build_table(spec: dict, records: list[dict]) -> tuple[list[Cell], list[dict]
     """All cells, row by row, and the claims with their verdicts."""
     columns = normalise_columns(spec)
     cells = [build_cell(records, row, column, spec) for row in spec["rows"] for column in columns]
+    for column in columns:
+        goal = column.get("rank", spec.get("rank"))
+        if goal:
+            rank_column([c for c in cells if c.column == column["label"]], goal, spec.get("rank_alpha", 0.05))
     index = {(c.row, c.column): c for c in cells}
     claims = []
     def operand(side) -> tuple[float, int]:            # a cell [row, column]'s (mean, n), or a number
@@ -150,6 +204,9 @@ def cell_text(cell: Cell, fmt: str) -> str:
         extra.append(f"+{cell.n_diverged} diverged, {cell.n_failed} failed")
     if cell.n_capped:
         extra.append(f"{cell.n_capped} with capped evaluation left out")
+    if cell.tuning:
+        extra.insert(0, cell.tuning)
+    ours = {"best": f"**{ours}** best", "tied": f"{ours} ≈ best"}.get(cell.mark, ours)
     published = format_value(cell.published, fmt) if cell.published is not None else "—"
     return f"{ours} · published {published} · {cell.verdict}" + (f" ({'; '.join(extra)})" if extra else "")
 
@@ -201,6 +258,9 @@ def markdown(spec: dict, cells: list[Cell], claims: list[dict], scale: str, note
              "Cells: ours as mean ± std over the completed runs that did not explode (n) · published · verdict; "
              "exploded runs are left out of the mean and counted (k of n exploded; verdict exploded when all "
              "did), as are diverged and failed ones; claims compare these means.", ""]
+    if spec.get("rank") or any(c.get("rank") for c in normalise_columns(spec)):
+        lines += [f"**best**: the column's best mean; ≈ best: a two-sided Welch t-test cannot tell its runs from the "
+                  f"best's (p ≥ {spec.get('rank_alpha', 0.05)}; cells with one run are not tested).", ""]
     lines += [runs, ""] if runs else []
     lines += [line for command in commands for line in (command, "")]
     lines += [f"**Warning:** {warning}." for warning in warnings] + ([""] if warnings else [])

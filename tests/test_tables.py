@@ -225,3 +225,45 @@ def test_a_scale_replaces_keys_and_a_null_tolerance_shows_published_values_unjud
     page = tables.markdown(spec, cells, [], "cpu", "", commands=["Reproduce: `make reproduce TABLE=t SCALE=cpu`."])
     assert "published values shown for reference" in page and "· published 1.000 · reduced scale" in page
     assert "Reproduce: `make reproduce TABLE=t SCALE=cpu`." in page
+
+
+def tuned_record(tmp_path, name, lr, val, test, **fields):
+    write_record(tmp_path / name, {"status": "completed", "model": "a", "params": 1,
+                                   "config": {"optimizer": {"lr": lr}},
+                                   "best": {"val/loss": val, "test/loss": test}, **fields})
+
+
+def test_tune_reports_the_setting_with_the_best_validation_mean_never_the_test(tmp_path):
+    for seed, (val, test) in enumerate([(1.0, 9.0), (1.2, 9.0)]):
+        tuned_record(tmp_path, f"lr1_{seed}", 1e-3, val, test)               # best validation, worse test
+    for seed, (val, test) in enumerate([(2.0, 0.1), (2.2, 0.1)]):
+        tuned_record(tmp_path, f"lr2_{seed}", 1e-2, val, test)
+    tuned_record(tmp_path, "lr3_0", 1e-1, 0.01, 0.01, exploded=True)          # exploded runs never win a search
+    spec = {"title": "t", "source": "s", "metric": "best.test/loss", "format": ".2f",
+            "tune": {"over": "config.optimizer.lr", "by": "best.val/loss", "goal": "min"},
+            "columns": [{"label": "A"}], "rows": [{"label": "a", "select": {"model": "a"}}]}
+    [cell], _ = tables.build_table(spec, tables.load_records(tmp_path))
+    assert cell.n == 2 and cell.mean == 9.0 and cell.tuning == "lr 0.001 of 3 by val/loss"
+    assert "(lr 0.001 of 3 by val/loss)" in tables.cell_text(cell, ".2f")
+
+
+def test_rank_marks_the_best_and_the_rows_a_welch_test_cannot_tell_from_it(tmp_path):
+    samples = {"a": [1.0, 1.1, 0.9], "b": [1.05, 1.3, 0.8], "c": [3.0, 3.1, 2.9], "d": [0.5]}
+    for model, values in samples.items():
+        for seed, value in enumerate(values):
+            write_record(tmp_path / f"{model}{seed}", {"status": "completed", "model": model, "params": 1,
+                                                       "metrics": {"test/mse": value}})
+    spec = {"title": "t", "source": "s", "metric": "metrics.test/mse", "rank": "min", "format": ".3f",
+            "columns": [{"label": "A"}],
+            "rows": [{"label": m, "select": {"model": m}} for m in samples]}
+    cells, _ = tables.build_table(spec, tables.load_records(tmp_path))
+    marks = {c.row: c.mark for c in cells}
+    assert marks == {"d": "best", "a": "", "b": "", "c": ""}          # one run: best by mean, never tested
+    spec["rows"] = spec["rows"][:3]
+    cells, _ = tables.build_table(spec, tables.load_records(tmp_path))
+    assert {c.row: c.mark for c in cells} == {"a": "best", "b": "tied", "c": ""}
+    from scipy import stats
+    assert stats.ttest_ind(samples["b"], samples["a"], equal_var=False).pvalue > 0.05
+    assert stats.ttest_ind(samples["c"], samples["a"], equal_var=False).pvalue < 0.05
+    page = tables.markdown(spec, cells, [], "cpu", "")
+    assert "**1.000 ± 0.100 (n=3)** best" in page and "≈ best" in page and "Welch t-test" in page
