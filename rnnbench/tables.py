@@ -207,8 +207,11 @@ def cell_text(cell: Cell, fmt: str) -> str:
     if cell.tuning:
         extra.insert(0, cell.tuning)
     ours = {"best": f"**{ours}** best", "tied": f"{ours} ≈ best"}.get(cell.mark, ours)
-    published = format_value(cell.published, fmt) if cell.published is not None else "—"
-    return f"{ours} · published {published} · {cell.verdict}" + (f" ({'; '.join(extra)})" if extra else "")
+    if cell.published is None:               # ours alone, or why there is nothing (not run, exploded, ...)
+        text = ours if cell.verdict == "no published value" else f"{ours} · {cell.verdict}"
+    else:
+        text = f"{ours} · published {format_value(cell.published, fmt)} · {cell.verdict}"
+    return text + (f" ({'; '.join(extra)})" if extra else "")
 
 
 def column_formats(spec: dict) -> dict[str, str]:
@@ -255,7 +258,8 @@ def markdown(spec: dict, cells: list[Cell], claims: list[dict], scale: str, note
                  else dict(spec.get("tolerance", {})) or "none")
     lines = [f"# {spec['title']}", "", f"Scale: **{scale}**. {note}".rstrip(), "",
              f"Published: {spec['source']}. Tolerance: {tolerance}. "
-             "Cells: ours as mean ± std over the completed runs that did not explode (n) · published · verdict; "
+             "Cells: ours as mean ± std over the completed runs that did not explode (n) · published · verdict "
+             "(ours alone where nothing is published); "
              "exploded runs are left out of the mean and counted (k of n exploded; verdict exploded when all "
              "did), as are diverged and failed ones; claims compare these means.", ""]
     if spec.get("rank") or any(c.get("rank") for c in normalise_columns(spec)):
