@@ -35,6 +35,7 @@ from rnnbench import checkpoint, runlock
 from rnnbench.allocator import reuse_freed_memory
 from rnnbench.optim import Optimization
 from rnnbench.records import code_revision, read_record, versions, write_attempt
+from rnnbench.sizing import parameter_count
 from rnnbench.train import Interrupted, Trainer, TrainerConfig, explosion
 from rnnbench.validation import ConfigError, accepted_keys, check_keys, require
 
@@ -106,10 +107,6 @@ def runtime_settings(cfg: DictConfig):
     finally:
         torch.set_num_threads(previous_threads)
         torch.set_flush_denormal(False)
-
-
-def parameter_count(net: torch.nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
 def open_wandb(cfg: DictConfig, run_dir: Path, record: dict):

@@ -1,0 +1,44 @@
+"""Hidden sizes at a parameter budget: for each model, the width whose network on the task has the trainable
+parameter count closest to ``--params`` (rnnbench.sizing), for sweeps that compare models at equal size.
+
+    python scripts/match_params.py --params 20000 task=copy task.T=200
+    python scripts/match_params.py --params 60000 --models rnn lstm nnrnn task=ptb
+
+Overrides after the options compose the task as ``run.py`` would (the models' own configs, no paper preset).
+Prints one line per model: ``model hidden_size params``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+
+from rnnbench.experiment import build
+from rnnbench.sizing import network_count, width_for_budget
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", type=int, required=True, help="the parameter budget")
+    parser.add_argument("--models", nargs="*", default=sorted(p.stem for p in (CONF / "model").glob("*.yaml")))
+    parser.add_argument("overrides", nargs="*", help="task overrides, e.g. task=copy task.T=200")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        for model in args.models:
+            cfg = compose("config", overrides=[f"model={model}", "~paper", *args.overrides])
+            task = build(cfg.task, "task", device=torch.device("cpu"), seed=0)
+            size, count = width_for_budget(lambda h, cfg=cfg, task=task: network_count(cfg.model, task, h),
+                                           args.params)
+            print(f"{model} {size} {count}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
