@@ -181,6 +181,7 @@ def attempt(cfg: DictConfig, run_dir: Path) -> int:
             trainer = Trainer(trainer_config, run_dir, on_log=None if wandb_run is None else wandb_run.log,
                               run_config=record["config"])
             result = trainer.fit(net, task, optimization, resume_from=resume_from)
+            record["artifacts"] = task.report(net, run_dir)
         record.update(status=result.status, steps=result.step, metrics=result.metrics, best=result.best)
         blow_up = explosion(result.rows, trainer_config.explosion_factor)
         record["exploded"] = blow_up is not None
@@ -188,7 +189,6 @@ def attempt(cfg: DictConfig, run_dir: Path) -> int:
             record["explosion"] = blow_up
             print(f"exploded: train loss {blow_up['loss']:.4g} at step {blow_up['step']} "
                   f"> {blow_up['threshold']:.4g} ({trainer_config.explosion_factor:g}x the first logged loss)")
-        record["artifacts"] = task.report(net, run_dir)
         if result.diverged_at is not None:
             record["diverged_at"] = result.diverged_at
             print(f"diverged: non-finite loss or gradient at step {result.diverged_at}")
