@@ -42,7 +42,7 @@ MAY_DIFFER_ON_RESUME = (
     "device", "threads", "flush_denormal", "reuse_freed_memory", "resume", "skip_completed", "reproduce",
 )
 # ...except the evaluation cadence under a plateau schedule, which it paces (one schedule step per evaluation).
-PACES_PLATEAU = "trainer.eval_every"
+PACES_PLATEAU, PLATEAU = "trainer.eval_every", "torch.optim.lr_scheduler.ReduceLROnPlateau"
 
 
 class CheckpointError(RuntimeError):
@@ -125,7 +125,7 @@ def training_differences(saved: dict, current: dict) -> dict[str, tuple]:
     training (keys absent on one side are None there)."""
     saved, current = flatten(saved), flatten(json.loads(json.dumps(current, default=str)))
     may_differ = set(MAY_DIFFER_ON_RESUME)
-    if current.get("optimizer.schedule.name") == "plateau":
+    if current.get("schedule._target_") == PLATEAU:
         may_differ.discard(PACES_PLATEAU)
     return {key: (saved.get(key), current.get(key)) for key in sorted(saved.keys() | current.keys())
             if saved.get(key) != current.get(key)

@@ -3,7 +3,7 @@
     task  = instantiate(cfg.task, device, seed)
     core  = instantiate(cfg.model, input_size=task.input_size)
     net   = task.network(core)
-    optimization = Optimization(net, **cfg.optimizer)
+    optimization = build_optimization(net, cfg)   # optimizer, schedule: Hydra partials; param_groups, clip
     Trainer(cfg.trainer).fit(net, task, optimization)  →  result.json, metrics.csv
 
 The run directory is locked for the whole run (:mod:`rnnbench.runlock`); its record is written with
@@ -27,17 +27,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rnnbench import checkpoint, runlock
 from rnnbench.allocator import reuse_freed_memory
-from rnnbench.optim import Optimization
+from rnnbench.config_checks import ConfigError, accepted_keys, build, check_keys, require
+from rnnbench.optim import build_optimization
 from rnnbench.records import code_revision, read_record, versions, write_attempt
 from rnnbench.sizing import parameter_count
 from rnnbench.train import Interrupted, Trainer, TrainerConfig, explosion
-from rnnbench.validation import ConfigError, accepted_keys, check_keys, require
 
 INTERRUPT_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 LOCKED_EXIT = 75                      # EX_TEMPFAIL: the directory is busy, try again later
@@ -57,24 +55,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def build(node: DictConfig, group: str, **injected):
-    """``instantiate(node, **injected)`` with unknown keys and invalid values reported as ConfigError."""
-    target = node.get("_target_")
-    try:
-        cls = get_class(target)
-    except Exception as error:
-        raise ConfigError(f"{group}._target_", target, "an importable class") from error
-    valid = accepted_keys(cls)
-    check_keys(group, [k for k in node if k not in injected], None if valid is None else valid - set(injected))
-    try:
-        return instantiate(node, **injected)
-    except InstantiationException as error:
-        cause = error.__cause__
-        if isinstance(cause, ConfigError):
-            raise cause.prefixed(f"{group}.") from None
-        raise
 
 
 def build_trainer_config(node: DictConfig) -> TrainerConfig:
@@ -168,10 +148,7 @@ def attempt(cfg: DictConfig, run_dir: Path) -> int:
             task = build(cfg.task, "task", device=device, seed=cfg.seed)
             core = build(cfg.model, "model", input_size=task.input_size)
             net = task.network(core).to(device)
-            try:
-                optimization = Optimization(net, **OmegaConf.to_container(cfg.optimizer, resolve=True))
-            except ConfigError as error:
-                raise error.prefixed("optimizer.") from None
+            optimization = build_optimization(net, cfg)
             record.update(params=parameter_count(net), constants=task.constants,
                           eval_capped=trainer_config.eval_max_batches is not None)
             print(f"{record['task']} / {record['model']}  seed {cfg.seed}  params {record['params']:,d}  "

@@ -1,43 +1,37 @@
-"""Optimiser with parameter groups, gradient clipping and a learning-rate schedule.
+"""One run's optimiser, with parameter groups, gradient clipping and a learning-rate schedule.
 
-Models name parameters that need their own settings through ``parameter_groups()``:
+The optimiser and the schedule are Hydra partials: ``conf/optimizer/*.yaml`` is a ``torch.optim`` class (or
+:class:`rnnbench.tf_rmsprop.TFRMSprop`) with ``_partial_: true``, called here with the parameter groups;
+``conf/schedule/*.yaml`` is a ``torch.optim.lr_scheduler`` class (or one of :mod:`rnnbench.schedules`), called with
+the optimiser; ``conf/schedule/none.yaml`` (empty) is no schedule. Keys a file does not set, or sets to null, are the
+class's defaults.
 
-- ``orthogonal``: the skew-symmetric parameters of orthogonal matrices (expRNN, nnRNN's P) → ``lr_orth``;
+Models name parameters that need their own settings through ``parameter_groups()`` (config ``param_groups``):
+
+- ``orthogonal``: the skew-symmetric parameters of orthogonal matrices (expRNN, nnRNN's P) → ``lr_orth``
+  (null: the optimiser's lr), no weight decay;
 - ``triangular``: nnRNN's strictly triangular T → weight decay ``triangular_decay`` ("Tdecay");
-- everything else → ``lr`` and ``weight_decay``.
+- everything else → the optimiser's ``lr`` and ``weight_decay``.
 
-The optimiser class is the config's ``_target_`` (torch.optim.RMSprop, Adam, SGD, or
-rnnbench.tf_rmsprop.TFRMSprop); its remaining keys (alpha, betas, momentum, nesterov, eps, …) pass through,
-checked against the class's signature. Gradient clipping: ``clip_norm`` (global L2 norm) and/or ``clip_value``
-(element-wise to [−v, v], ``tf.clip_by_value``), value first.
-Schedules: ``none``; ``step`` (× gamma every ``step_size`` training steps); ``exponential`` (continuous decay
-lr · decay_rate^(step / decay_steps), ``tf.train.exponential_decay`` with staircase=False); ``plateau``
-(× factor after ``patience`` evaluations without a validation loss below the best by more than the relative
-``threshold``; factor 0.5, patience 0, threshold 0 is nnRNN's language_task.py: halve after every evaluation
-without a new best).
+Gradient clipping (config ``clip``): ``value`` (element-wise to [−v, v], ``tf.clip_by_value``) then ``norm``
+(global L2 norm). A ``ReduceLROnPlateau`` schedule steps after each evaluation on the validation loss (factor 0.5,
+patience 0, threshold 0 is nnRNN's language_task.py: halve after every evaluation without a new best); any other
+schedule steps after each training step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
-from hydra.utils import get_class
 from torch import nn
 
-from rnnbench.validation import (
-    ConfigError,
-    accepted_keys,
-    check_keys,
-    non_negative_float,
-    positive_float,
-    positive_int,
-    require,
-    require_choice,
-)
+from rnnbench.config_checks import ConfigError, build, check_keys, non_negative_float, positive_float, require_choice
 
 GROUPS = ("orthogonal", "triangular")
-SCHEDULES = ("none", "step", "exponential", "plateau")
+OptimizerFactory = Callable[[list[dict]], torch.optim.Optimizer]
+ScheduleFactory = Callable[[torch.optim.Optimizer], Any]
 
 
 def named_parameter_groups(net: nn.Module) -> dict[str, list[tuple[str, nn.Parameter]]]:
@@ -58,69 +52,17 @@ def named_parameter_groups(net: nn.Module) -> dict[str, list[tuple[str, nn.Param
 class Optimization:
     """Everything one training step needs after backward: clip, step, schedule."""
 
-    def __init__(self, net: nn.Module, *, _target_: str = "torch.optim.RMSprop", lr: float = 1e-3,
-                 lr_orth: float | None = None, weight_decay: float = 0.0, triangular_decay: float = 0.0,
-                 clip_norm: float | None = None, clip_value: float | None = None, schedule: dict | None = None,
-                 **options: Any):
-        positive_float("lr", lr)
-        if lr_orth is not None:
-            positive_float("lr_orth", lr_orth)
-        non_negative_float("weight_decay", weight_decay)
-        non_negative_float("triangular_decay", triangular_decay)
-        for name, clip in (("clip_norm", clip_norm), ("clip_value", clip_value)):
-            if clip is not None:
-                positive_float(name, clip)
-        try:
-            optimizer_class = get_class(_target_)
-        except Exception as error:
-            raise ConfigError("_target_", _target_, "an importable optimiser class, e.g. torch.optim.Adam") \
-                from error
-        options = {k: v for k, v in options.items() if v is not None}  # null unsets a key of the group default
-        valid = accepted_keys(optimizer_class)
-        check_keys("", options, None if valid is None else valid - {"params", "lr", "weight_decay"})
-
+    def __init__(self, net: nn.Module, optimizer: OptimizerFactory, schedule: ScheduleFactory | None = None, *,
+                 lr_orth: float | None = None, triangular_decay: float = 0.0, clip_norm: float | None = None,
+                 clip_value: float | None = None):
         self.groups = named_parameter_groups(net)
-        settings = {
-            "main": {"lr": lr, "weight_decay": weight_decay},
-            "orthogonal": {"lr": lr if lr_orth is None else lr_orth, "weight_decay": 0.0},
-            "triangular": {"lr": lr, "weight_decay": triangular_decay},
-        }
-        param_groups = [{"params": [p for _, p in named], "name": group, **settings[group]}
-                        for group, named in self.groups.items() if named]
-        options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
-        try:
-            self.optimizer = optimizer_class(param_groups, lr=lr, **options)
-        except (ValueError, TypeError) as error:
-            raise ConfigError(_target_, options, f"valid options ({error})") from error
+        settings = {"main": {}, "orthogonal": {"weight_decay": 0.0, **({} if lr_orth is None else {"lr": lr_orth})},
+                    "triangular": {"weight_decay": triangular_decay}}
+        self.optimizer = optimizer([{"params": [p for _, p in named], "name": group, **settings[group]}
+                                    for group, named in self.groups.items() if named])
+        self.scheduler = None if schedule is None else schedule(self.optimizer)
+        self.per_evaluation = isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
         self.clip_norm, self.clip_value = clip_norm, clip_value
-        self.schedule_name, self.scheduler = self._build_schedule(dict(schedule or {"name": "none"}))
-
-    def _build_schedule(self, schedule: dict):
-        name = schedule.pop("name", "none")
-        require_choice("schedule.name", name, SCHEDULES)
-        if name == "none":
-            check_keys("schedule", schedule, set())
-            return name, None
-        if name == "step":
-            check_keys("schedule", schedule, {"step_size", "gamma"})
-            positive_int("schedule.step_size", schedule.get("step_size", 1000))
-            positive_float("schedule.gamma", schedule.get("gamma", 0.1))
-            return name, torch.optim.lr_scheduler.StepLR(self.optimizer, schedule.get("step_size", 1000),
-                                                         schedule.get("gamma", 0.1))
-        if name == "exponential":
-            check_keys("schedule", schedule, {"decay_rate", "decay_steps"})
-            rate, steps = schedule.get("decay_rate", 0.9), schedule.get("decay_steps", 1)
-            require(isinstance(rate, (int, float)) and 0 < rate <= 1, "schedule.decay_rate", rate, "a number in (0, 1]")
-            positive_float("schedule.decay_steps", steps)
-            return name, torch.optim.lr_scheduler.ExponentialLR(self.optimizer, rate ** (1 / steps))
-        check_keys("schedule", schedule, {"factor", "patience", "threshold"})
-        factor, threshold = schedule.get("factor", 0.1), schedule.get("threshold", 1e-4)
-        require(0 < factor < 1, "schedule.factor", factor, "a number in (0, 1)")
-        require(isinstance(threshold, (int, float)) and threshold >= 0, "schedule.threshold", threshold,
-                "a number >= 0")
-        return name, torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=factor,
-                                                                patience=schedule.get("patience", 5),
-                                                                threshold=threshold)
 
     def step(self, net: nn.Module) -> torch.Tensor:
         """Clip (if configured), step, advance a per-step schedule. Returns the gradient norm before any clip."""
@@ -135,21 +77,22 @@ class Optimization:
             nn.utils.clip_grad_norm_(params, self.clip_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        if self.schedule_name in ("step", "exponential"):
+        if self.scheduler is not None and not self.per_evaluation:
             self.scheduler.step()
         return norm
 
     def after_eval(self, val_loss: float) -> None:
-        if self.schedule_name == "plateau":
+        if self.per_evaluation:
             self.scheduler.step(val_loss)
 
     def describe(self) -> str:
+        schedule = "none" if self.scheduler is None else type(self.scheduler).__name__
         lines = [f"optimizer {type(self.optimizer).__name__}, clip_norm={self.clip_norm}, "
-                 f"clip_value={self.clip_value}, schedule={self.schedule_name}"]
+                 f"clip_value={self.clip_value}, schedule={schedule}"]
         for group in self.optimizer.param_groups:
             count = sum(p.numel() for p in group["params"])
             lines.append(f"  group {group['name']:<10} {count:>9,d} params  lr={group['lr']:g}  "
-                         f"weight_decay={group['weight_decay']:g}")
+                         f"weight_decay={group.get('weight_decay', 0):g}")
         return "\n".join(lines)
 
     def state_dict(self) -> dict:
@@ -160,3 +103,39 @@ class Optimization:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
+
+
+def reported(group: str, node: Mapping, factory: Callable) -> Callable:
+    """``factory`` (a Hydra partial) whose errors on its config values are one-line ConfigErrors naming ``group``."""
+    def call(argument):
+        try:
+            return factory(argument)
+        except ConfigError as error:
+            raise error.prefixed(f"{group}.") from None
+        except (ValueError, TypeError) as error:
+            options = {k: v for k, v in node.items() if not k.startswith("_")}
+            raise ConfigError(group, options, f"valid arguments of {node['_target_']} ({error})") from None
+    return call
+
+
+def build_optimization(net: nn.Module, cfg: Mapping) -> Optimization:
+    """The run's :class:`Optimization` from its config's ``optimizer``, ``schedule``, ``param_groups`` and ``clip``."""
+    # null unsets a key (the class's default applies): a preset that switches another preset's optimiser class
+    # unsets that class's keys, since a config merge cannot delete them
+    optimizer = {k: v for k, v in cfg["optimizer"].items() if v is not None}
+    schedule = cfg.get("schedule")
+    if "lr" in optimizer:
+        positive_float("optimizer.lr", optimizer["lr"])
+    groups, clip = cfg["param_groups"], cfg["clip"]
+    check_keys("param_groups", groups, {"lr_orth", "triangular_decay"})
+    check_keys("clip", clip, {"norm", "value"})
+    for field, value in (("param_groups.lr_orth", groups.get("lr_orth")), ("clip.norm", clip.get("norm")),
+                         ("clip.value", clip.get("value"))):
+        if value is not None:
+            positive_float(field, value)
+    non_negative_float("param_groups.triangular_decay", groups.get("triangular_decay", 0.0))
+    return Optimization(
+        net, reported("optimizer", optimizer, build(optimizer, "optimizer", _convert_="all")),
+        reported("schedule", schedule, build(schedule, "schedule")) if schedule else None,
+        lr_orth=groups.get("lr_orth"), triangular_decay=groups.get("triangular_decay", 0.0),
+        clip_norm=clip.get("norm"), clip_value=clip.get("value"))

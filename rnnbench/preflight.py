@@ -2,7 +2,8 @@
 
 - ``group=name`` (or a sweep ``group=a,b``) must name a file in ``conf/<group>/``;
 - ``a.b.c=value`` must name an existing key of the composed config (``+a.b.c=value`` adds one), with a
-  "did you mean" suggestion.
+  "did you mean" suggestion, or, for an argument of a ``_target_`` class that the config leaves at the class's
+  default (``optimizer.momentum``), the ``+`` override that sets it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-GROUPS = ("model", "task", "optimizer", "experiment", "paper", "variant")
+
+def groups(conf_dir: Path) -> set[str]:
+    """The config groups: the folders of ``conf/`` (``hydra/`` is Hydra's own)."""
+    return {p.name for p in conf_dir.iterdir() if p.is_dir() and p.name != "hydra"}
 
 
 def group_options(conf_dir: Path, group: str) -> list[str]:
@@ -36,9 +40,10 @@ def split_override(arg: str) -> tuple[str, str, str] | None:
 
 
 def check_group_choices(conf_dir: Path, argv: list[str]) -> None:
+    names = groups(conf_dir)
     for parsed in filter(None, map(split_override, argv)):
         _, key, value = parsed
-        if key not in GROUPS or value in ("", "null"):
+        if key not in names or value in ("", "null"):
             continue
         options = group_options(conf_dir, key)
         for name in value.split(","):
@@ -50,13 +55,13 @@ def check_override_keys(conf_dir: Path, argv: list[str]) -> None:
     """Compose once with the group choices (first of each sweep) and check every plain ``key=value``."""
     from hydra import compose, initialize_config_dir
 
-    group_args, keys = [], []
+    names, group_args, keys = groups(conf_dir), [], []
     for arg in argv:
         parsed = split_override(arg)
         if parsed is None:
             continue
         prefix, key, value = parsed
-        if key in GROUPS or "/" in key:
+        if key in names or "/" in key:
             group_args.append(f"{prefix}{key}={value.split(',')[0]}" if prefix != "~" else arg)
         elif arg.startswith("~"):
             group_args.append(arg)
@@ -72,9 +77,23 @@ def check_override_keys(conf_dir: Path, argv: list[str]) -> None:
         if isinstance(parent, DictConfig) and leaf in parent:
             continue
         valid = [f"{parent_key}.{k}" if parent_key else k for k in parent] if isinstance(parent, DictConfig) else []
+        if leaf in class_arguments(parent):
+            fail(f"{key} is an argument of {parent._target_} that the config leaves at its default: "
+                 f"set it with +{key}=...")
         close = difflib.get_close_matches(key, valid, n=1)
         hint = f"did you mean {close[0]}?" if close else f"use +{key}=... to add a new key"
         fail(f"unknown key {key} ({hint})")
+
+
+def class_arguments(node) -> set[str]:
+    """The keyword arguments of a config node's ``_target_`` class (none when it has none or it does not import)."""
+    from hydra.utils import get_class
+
+    from rnnbench.config_checks import accepted_keys
+    try:
+        return accepted_keys(get_class(node._target_)) or set()
+    except Exception:
+        return set()
 
 
 def preflight(conf_dir: Path, argv: list[str]) -> None:

@@ -32,11 +32,11 @@ import torch
 from torch import nn
 
 from rnnbench import checkpoint as ckpt
+from rnnbench.config_checks import positive_int, require
 from rnnbench.contracts import missing_metrics
 from rnnbench.optim import Optimization
 from rnnbench.records import write_curves
 from rnnbench.tasks.base import Task
-from rnnbench.validation import positive_int, require
 
 
 class Interrupted(Exception):

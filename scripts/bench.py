@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -111,7 +112,7 @@ def measure(label: str, shape: str, device: str, compile_net: bool) -> dict:
     hidden, batch, seq_len, input_size, output_size, readout, warmup, iterations, _ = SHAPES[shape]
     core = build_core(label, hidden, input_size)
     net = SequenceNetwork(core, torch.nn.Linear(hidden, output_size), readout).to(device)
-    optimization = Optimization(net, _target_="torch.optim.RMSprop", lr=1e-4)
+    optimization = Optimization(net, partial(torch.optim.RMSprop, lr=1e-4))
     forward = torch.compile(net) if compile_net else net
     inputs = torch.randn(batch, seq_len, input_size, device=device)
     targets = torch.randint(0, output_size, (batch, seq_len) if readout == "every" else (batch,), device=device)

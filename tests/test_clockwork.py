@@ -1,17 +1,18 @@
 """Clockwork RNN (Koutník et al. 2014) and the audio-generation task it is trained on."""
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
 from scipy.io import wavfile
 
+from rnnbench.config_checks import ConfigError
 from rnnbench.experiment import build
 from rnnbench.models.cwrnn import ClockworkRNN
 from rnnbench.optim import Optimization
 from rnnbench.tasks.audio import AudioTask, load_wav
-from rnnbench.validation import ConfigError
 
 from conftest import TINY, compose_config, run_cli, run_inprocess
 
@@ -50,7 +51,7 @@ def test_cwrnn_fast_modules_never_reach_slower_ones():
 def test_cwrnn_block_structure_survives_optimiser_steps():
     torch.manual_seed(0)
     model = ClockworkRNN(1, 6, clock_periods=[1, 2, 4])
-    optimization = Optimization(model, _target_="torch.optim.SGD", lr=0.5, momentum=0.9, weight_decay=0.1)
+    optimization = Optimization(model, partial(torch.optim.SGD, lr=0.5, momentum=0.9, weight_decay=0.1))
     x = torch.randn(4, 9, 1)
     for _ in range(5):
         outputs, _ = model(x)

@@ -6,17 +6,18 @@ from __future__ import annotations
 import gzip
 import math
 import struct
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from rnnbench.config_checks import ConfigError
 from rnnbench.models.gated import LSTM
 from rnnbench.tasks import mnist, ptb, sources, spoken
 from rnnbench.tasks.base import Batch
 from rnnbench.train import Trainer, TrainerConfig
-from rnnbench.validation import ConfigError
 
 from conftest import TINY, run_cli, run_inprocess
 
@@ -208,7 +209,7 @@ def test_tbptt_state_carries_across_segments_and_is_detached(tmp_path):
     steps = task.steps_per_epoch + 1
     config = TrainerConfig(max_steps=steps, eval_every=10_000, log_every=steps, checkpoint_every=0, progress=False,
                            eval_test=False)
-    Trainer(config, tmp_path / "run").fit(net, task, Optimization(net, lr=1e-3))
+    Trainer(config, tmp_path / "run").fit(net, task, Optimization(net, partial(torch.optim.RMSprop, lr=1e-3)))
     training_calls = [call for call in seen if call[1][0].requires_grad]
     assert training_calls[0][0] is None and training_calls[task.steps_per_epoch][0] is None
     passed, produced = training_calls[1][0], training_calls[0][1]

@@ -9,7 +9,7 @@ import torch
 from rnnbench.experiment import build
 from rnnbench.models.activations import ModReLU
 from rnnbench.models.gated import GRU, LSTM
-from rnnbench.models.init import recurrent_init, skew_init
+from rnnbench.models.initializers import recurrent_init, skew_init
 from rnnbench.models.rnn import RNN
 
 from conftest import compose_config

@@ -2,17 +2,18 @@
 
 import json
 import math
+from functools import partial
 
 import numpy as np
 import pytest
 import scipy.linalg
 import torch
 
+from rnnbench.config_checks import ConfigError
 from rnnbench.models.eurnn import EURNN, rotation_pairs
 from rnnbench.models.exprnn import ExpRNN
 from rnnbench.models.nnrnn import NNRNN
 from rnnbench.optim import Optimization
-from rnnbench.validation import ConfigError
 
 from conftest import TINY, run_cli
 
@@ -174,7 +175,7 @@ def test_matrix_exponential_once_per_forward_pass(make, monkeypatch):
 
 
 def train(model, steps, **optimizer):
-    optimization = Optimization(model, _target_="torch.optim.RMSprop", **optimizer)
+    optimization = Optimization(model, partial(torch.optim.RMSprop, lr=optimizer.pop("lr")), **optimizer)
     x = torch.randn(4, 6, 3, dtype=next(model.parameters()).dtype)
     target = torch.randn(4, 6, model.hidden_size, dtype=x.dtype)
     for _ in range(steps):
@@ -210,7 +211,7 @@ def test_nnrnn_T_stays_strictly_lower_triangular_and_P_orthogonal():
 
 def test_parameter_groups_get_lr_orth_and_triangular_decay():
     for model in (ExpRNN(3, 6), NNRNN(3, 6)):
-        optimization = Optimization(model, lr=1e-3, lr_orth=1e-5, weight_decay=0.0, triangular_decay=0.25)
+        optimization = Optimization(model, partial(torch.optim.RMSprop, lr=1e-3), lr_orth=1e-5, triangular_decay=0.25)
         groups = {g["name"]: g for g in optimization.optimizer.param_groups}
         assert groups["orthogonal"]["lr"] == 1e-5 and groups["orthogonal"]["weight_decay"] == 0.0
         assert groups["main"]["lr"] == 1e-3

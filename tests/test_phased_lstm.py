@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 
+from rnnbench.config_checks import ConfigError
 from rnnbench.experiment import build
 from rnnbench.models.plstm import PhasedLSTM
 from rnnbench.tasks.base import Batch, make_generator
 from rnnbench.tasks.frequency import FrequencyTask
-from rnnbench.validation import ConfigError
 
 from conftest import compose_config
 

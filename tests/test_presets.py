@@ -10,10 +10,10 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from rnnbench import tables
-from rnnbench.optim import Optimization
+from rnnbench.config_checks import ConfigError
+from rnnbench.optim import Optimization, build_optimization
 from rnnbench.tasks.ptb import PTBCharTask
 from rnnbench.train import TrainerConfig
-from rnnbench.validation import ConfigError
 
 from conftest import CONF, compose_config
 
@@ -51,14 +51,14 @@ def run_of(path, *wanted: str) -> tuple[str, ...]:
 
 
 def optimization(cfg) -> Optimization:
-    return Optimization(nn.Linear(2, 2), **OmegaConf.to_container(cfg.optimizer, resolve=True))
+    return build_optimization(nn.Linear(2, 2), cfg)
 
 
 def test_bpc_nnrnn_at_tbptt_300_runs_the_readme_settings():
     cfg = composed(run_of(CONF / "experiment/ptb_bpc/paper.yaml", "model=nnrnn", "task.bptt=300"))
     assert cfg.optimizer._target_ == "torch.optim.Adam" and list(cfg.optimizer.betas) == [0.0, 0.9]
-    assert (cfg.optimizer.lr, cfg.optimizer.lr_orth) == (2e-3, 2e-4)
-    assert cfg.optimizer.clip_norm == 5 and cfg.optimizer.triangular_decay == 1e-6 and cfg.model.delta == 1e-4
+    assert (cfg.optimizer.lr, cfg.param_groups.lr_orth) == (2e-3, 2e-4)
+    assert cfg.clip.norm == 5 and cfg.param_groups.triangular_decay == 1e-6 and cfg.model.delta == 1e-4
     assert cfg.model.hidden_size == 1024 and cfg.task.bptt == 300
     built = optimization(cfg).optimizer
     assert isinstance(built, torch.optim.Adam) and built.defaults["betas"] == (0.0, 0.9)
@@ -67,8 +67,8 @@ def test_bpc_nnrnn_at_tbptt_300_runs_the_readme_settings():
 def test_accuracy_nnrnn_at_tbptt_300_runs_the_supplement_settings():
     cfg = composed(run_of(CONF / "experiment/ptb_accuracy/paper.yaml", "model=nnrnn", "task.bptt=300"))
     assert cfg.optimizer._target_ == "torch.optim.RMSprop" and cfg.optimizer.alpha == 0.9
-    assert (cfg.optimizer.lr, cfg.optimizer.lr_orth) == (8e-4, 6e-5)
-    assert cfg.model.delta == 1e-4 and cfg.optimizer.triangular_decay == 1e-4 and cfg.optimizer.clip_norm is None
+    assert (cfg.optimizer.lr, cfg.param_groups.lr_orth) == (8e-4, 6e-5)
+    assert cfg.model.delta == 1e-4 and cfg.param_groups.triangular_decay == 1e-4 and cfg.clip.norm is None
     assert isinstance(optimization(cfg).optimizer, torch.optim.RMSprop)
 
 
@@ -82,8 +82,8 @@ def test_every_sweep_run_composes(path):
                 assert cfg.task.bptt == bptt, run
         if cfg.task_name == "ptb":                   # the authors' language_task.py loop
             assert cfg.trainer.eval_every == "epoch", run
-            assert dict(cfg.optimizer.schedule) == {"name": "plateau", "factor": 0.5, "patience": 0,
-                                                    "threshold": 0}, run
+            assert dict(cfg.schedule) == {"_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau",
+                                          "_partial_": True, "factor": 0.5, "patience": 0, "threshold": 0}, run
 
 
 @pytest.mark.parametrize("path", sorted(p for name in ("ptb_bpc", "ptb_accuracy", "psmnist")

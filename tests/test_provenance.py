@@ -99,7 +99,7 @@ def test_source_files_follow_the_imports_of_model_task_and_optimiser():
     root = Path(__file__).resolve().parents[1]
     audio = {**record(), "config": {**record()["config"], "optimizer": {"_target_": "rnnbench.tf_rmsprop.TFRMSprop"}}}
     files = set(provenance.source_files(audio, "audio", "cpu", root))
-    assert {MODEL, "rnnbench/models/recurrence.py", "rnnbench/tasks/base.py", "rnnbench/validation.py",
+    assert {MODEL, "rnnbench/models/recurrence.py", "rnnbench/tasks/base.py", "rnnbench/config_checks.py",
             "rnnbench/tf_rmsprop.py", "rnnbench/optim.py"} <= files
     assert "rnnbench/native/" not in files and "rnnbench/models/plstm.py" not in files
     plstm = {"model": "plstm", "task": "frequency",

@@ -215,7 +215,7 @@ def test_the_evaluation_cadence_matters_only_under_a_plateau_schedule():
     changed = OmegaConf.to_container(compose_config(["model=rnn", "trainer.eval_every=7", "logger.wandb.mode=offline",
                                                      "optimizer.lr=0.5"]), resolve=True)
     assert list(training_differences(config, changed)) == ["optimizer.lr"]
-    plateau = ["model=rnn", "optimizer.schedule.name=plateau"]
+    plateau = ["model=rnn", "schedule=plateau"]
     config = OmegaConf.to_container(compose_config(plateau), resolve=True)
     changed = OmegaConf.to_container(compose_config([*plateau, "trainer.eval_every=7"]), resolve=True)
     assert training_differences(config, changed) == {"trainer.eval_every": (200, 7)}
@@ -238,8 +238,14 @@ MALFORMED = [
     ["trainer.eval_every=-5"],
     ["optimizer.lr=fast"],
     ["optimizer.lr=0"],
-    ["optimizer.clip_norm=-1"],
-    ["optimizer.schedule.name=cosine"],
+    ["clip.norm=-1"],
+    ["schedule=cosine"],
+    ["schedule=plateau", "+schedule.factor=2"],
+    ["optimizer=sgd", "optimizer.momentum=0.9"],
+    ["schedule=step", "+schedule.gama=0.5"],
+    ["schedule=exponential", "schedule.decay_rate=1.5"],
+    ["param_groups.lr_orth=-1"],
+    ["optimizer._target_=torch.optim.Adamm"],
     ["model=rnn", "model.hidden_size=1.5"],
     ["model=rnn", "model.hidden_size=-3"],
     ["task.batch_size=0"],

@@ -3,13 +3,16 @@ continuous exponential decay, clipping by value, the LSTM's forget bias and one 
 and the code revision in the record."""
 
 import math
+from functools import partial
 
 import pytest
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from rnnbench.models.gated import LSTM
 from rnnbench.optim import Optimization
+from rnnbench.schedules import ContinuousExponentialLR
 from rnnbench.tf_rmsprop import TFRMSprop
 from rnnbench.train import explosion
 
@@ -61,8 +64,8 @@ def one_parameter_net(value=1.0):
 
 def test_exponential_decay_is_continuous():
     net = one_parameter_net()
-    optimization = Optimization(net, _target_="torch.optim.SGD", lr=0.01,
-                                schedule={"name": "exponential", "decay_rate": 0.9, "decay_steps": 50})
+    optimization = Optimization(net, partial(torch.optim.SGD, lr=0.01),
+                                partial(ContinuousExponentialLR, decay_rate=0.9, decay_steps=50))
     rates = []
     for _ in range(101):
         rates.append(optimization.optimizer.param_groups[0]["lr"])
@@ -76,12 +79,12 @@ def test_clip_by_value_then_norm():
     net = nn.Linear(3, 1, bias=False)
     with torch.no_grad():
         net.weight.zero_()
-    optimization = Optimization(net, _target_="torch.optim.SGD", lr=1.0, clip_value=2.0)
+    optimization = Optimization(net, partial(torch.optim.SGD, lr=1.0), clip_value=2.0)
     (net(torch.tensor([[5.0, -0.5, -30.0]]))).sum().backward()     # gradient (5, −0.5, −30)
     norm = optimization.step(net)
     assert norm.item() == pytest.approx(math.sqrt(25 + 0.25 + 900))  # reported before clipping
     torch.testing.assert_close(net.weight.detach(), torch.tensor([[-2.0, 0.5, 2.0]]))
-    both = Optimization(net, _target_="torch.optim.SGD", lr=1.0, clip_value=2.0, clip_norm=1.0)
+    both = Optimization(net, partial(torch.optim.SGD, lr=1.0), clip_value=2.0, clip_norm=1.0)
     with torch.no_grad():
         net.weight.zero_()
     (net(torch.tensor([[5.0, -0.5, -30.0]]))).sum().backward()
@@ -134,7 +137,7 @@ def test_the_first_log_point_is_the_first_step(tmp_path):
 
 def test_a_huge_finite_gradient_is_not_an_infinite_norm():
     net = one_parameter_net()
-    optimization = Optimization(net, _target_="torch.optim.SGD", lr=1e-3, clip_value=10.0)
+    optimization = Optimization(net, partial(torch.optim.SGD, lr=1e-3), clip_value=10.0)
     (1e21 * net(torch.ones(1, 1))).sum().backward()             # float32 g² overflows, g does not
     norm = optimization.step(net)
     assert math.isfinite(norm.item()) and norm.item() == pytest.approx(1e21, rel=1e-6)
@@ -143,8 +146,8 @@ def test_a_huge_finite_gradient_is_not_an_infinite_norm():
 
 def test_halving_on_plateau_as_in_the_authors_language_task():
     net = one_parameter_net()
-    optimization = Optimization(net, _target_="torch.optim.SGD", lr=1.0,
-                                schedule={"name": "plateau", "factor": 0.5, "patience": 0, "threshold": 0})
+    optimization = Optimization(net, partial(torch.optim.SGD, lr=1.0),
+                                partial(ReduceLROnPlateau, factor=0.5, patience=0, threshold=0))
     rates = []
     for val_loss in [3.0, 2.5, 2.5, 2.4, 2.6, 2.7, 2.39]:     # halve after every evaluation without a new best
         optimization.after_eval(val_loss)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rnnbench.validation import require_choice
+from rnnbench.config_checks import require_choice
 
 NONLINEARITIES = ("tanh", "relu", "modrelu")
 

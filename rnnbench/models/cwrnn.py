@@ -32,8 +32,8 @@ from itertools import pairwise
 import torch
 from torch import nn
 
+from rnnbench.config_checks import positive_float, positive_int, require, require_choice
 from rnnbench.models.recurrence import ElmanRecurrence
-from rnnbench.validation import positive_float, positive_int, require, require_choice
 
 NONLINEARITIES = ("tanh", "relu")
 

@@ -22,8 +22,8 @@ import math
 import torch
 from torch import nn
 
+from rnnbench.config_checks import positive_int, require, require_choice
 from rnnbench.models.rnn import RNN
-from rnnbench.validation import positive_int, require, require_choice
 
 STYLES = ("tunable", "fft")
 

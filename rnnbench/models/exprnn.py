@@ -4,7 +4,7 @@
 
 ``S`` is strictly upper triangular and holds the ``n(n−1)/2`` free parameters, so ``A`` is skew-symmetric and
 ``B`` is orthogonal for any parameter value. ``A`` starts from the Henaff or Cayley block init
-(:func:`rnnbench.models.init.skew_init`); ``U`` is Kaiming-initialised and has no bias (the modReLU bias is
+(:func:`rnnbench.models.initializers.skew_init`); ``U`` is Kaiming-initialised and has no bias (the modReLU bias is
 the only bias). The skew parameter forms the ``orthogonal`` group, trained at ``lr_orth``. ``expm`` is
 evaluated once per forward pass; the time loop is :class:`rnnbench.models.rnn.RNN`'s.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rnnbench.models.init import skew_init
+from rnnbench.models.initializers import skew_init
 from rnnbench.models.rnn import RNN
 
 

@@ -24,7 +24,7 @@ import math
 import torch
 from torch import nn
 
-from rnnbench.validation import positive_int, require, require_choice
+from rnnbench.config_checks import positive_int, require, require_choice
 
 WEIGHT_INITS = ("default", "glorot_normal", "tf_glorot_uniform")
 

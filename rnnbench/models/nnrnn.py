@@ -20,9 +20,9 @@ import math
 import torch
 from torch import nn
 
+from rnnbench.config_checks import non_negative_float, require
 from rnnbench.models.exprnn import SkewExponential
 from rnnbench.models.rnn import RNN
-from rnnbench.validation import non_negative_float, require
 
 
 class NNRNN(RNN):

@@ -47,7 +47,7 @@ import torch
 from torch import nn
 
 from rnnbench import native
-from rnnbench.validation import non_negative_float, positive_float, positive_int, require, require_choice
+from rnnbench.config_checks import non_negative_float, positive_float, positive_int, require, require_choice
 
 PARAMETRIZATIONS = ("raw", "log")
 

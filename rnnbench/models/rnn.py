@@ -2,7 +2,7 @@
 
     h_t = f(W h_{t−1} + U x_t + b)
 
-``f`` is tanh, relu or modReLU; ``W`` starts from one of :data:`rnnbench.models.init.RECURRENT_INITS`.
+``f`` is tanh, relu or modReLU; ``W`` starts from one of :data:`rnnbench.models.initializers.RECURRENT_INITS`.
 RNN-orth (Kerg et al. 2019's baseline) is this model with ``recurrent_init=orthogonal``.
 
 Structured models (expRNN, EURNN, nnRNN) subclass it and override :meth:`recurrent_matrix`, which is
@@ -16,10 +16,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rnnbench.config_checks import positive_int
 from rnnbench.models.activations import make_activation
-from rnnbench.models.init import recurrent_init as make_recurrent_init
+from rnnbench.models.initializers import recurrent_init as make_recurrent_init
 from rnnbench.models.recurrence import ElmanRecurrence
-from rnnbench.validation import positive_int
 
 
 class RNN(nn.Module):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rnnbench.config_checks import require
 from rnnbench.tasks.base import Batch, GeneratedTask
-from rnnbench.validation import require
 
 BASELINE_MSE = 1.0 / 6.0
 

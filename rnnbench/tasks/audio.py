@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnbench.config_checks import ConfigError, positive_float, positive_int, require, require_choice
 from rnnbench.tasks.base import Batch, SequenceNetwork, Task
-from rnnbench.validation import ConfigError, positive_float, positive_int, require, require_choice
 
 DEFAULT_WAV = Path(__file__).resolve().parents[1] / "data" / "vibe_ace_1s_44k.wav"
 SCALINGS = ("minmax", "peak")

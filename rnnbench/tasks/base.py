@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnbench.validation import positive_int, require_choice
+from rnnbench.config_checks import positive_int, require_choice
 
 
 @dataclass

@@ -14,8 +14,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from rnnbench.config_checks import positive_int
 from rnnbench.tasks.base import Batch, GeneratedTask
-from rnnbench.validation import positive_int
 
 RECALL, SYMBOLS, CUE = 10, 8, 9
 

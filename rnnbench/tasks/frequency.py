@@ -33,8 +33,8 @@ import math
 import torch
 from torch import nn
 
+from rnnbench.config_checks import positive_float, positive_int, require, require_choice
 from rnnbench.tasks.base import Batch, GeneratedTask, SequenceClassification, SequenceNetwork
-from rnnbench.validation import positive_float, positive_int, require, require_choice
 
 SAMPLINGS = {"standard": 1.0, "high_res": 10.0, "async": 1.0}   # samples per ms
 PERIOD_RANGE = (1.0, 100.0)                                      # ms, log-uniform

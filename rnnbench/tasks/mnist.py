@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnnbench.config_checks import ConfigError, positive_int, require, require_choice
 from rnnbench.tasks.base import Batch, LazyBatches, SequenceClassification, Task, make_generator
 from rnnbench.tasks.sources import cached, missing_source, package_file, user_path
-from rnnbench.validation import ConfigError, positive_int, require, require_choice
 
 PIXELS = 784
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnbench.config_checks import ConfigError, positive_float, positive_int, require
 from rnnbench.tasks.base import Batch, SequenceNetwork, Task
 from rnnbench.tasks.sources import cached, missing_source, package_file, user_path
-from rnnbench.validation import ConfigError, positive_float, positive_int, require
 
 SPLITS = ("train", "valid", "test")
 EOS_BYTE, EOS = ord("\n"), "<eos>"

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnbench.config_checks import ConfigError
 from rnnbench.files import manifest, verify, write_together
-from rnnbench.validation import ConfigError
 
 MANIFEST_SUFFIX = ".json"
 

@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from scipy.fft import dct
 
+from rnnbench.config_checks import ConfigError, positive_int, require, require_choice
 from rnnbench.tasks.base import Batch, SequenceClassification, Task, make_generator
 from rnnbench.tasks.sources import missing_source, package_file, user_path
-from rnnbench.validation import ConfigError, positive_int, require, require_choice
 
 FSDD_FILE = "datasets/data/digits.npz"
 FSDD_RECORDINGS, FSDD_FRAMES, FSDD_FEATURES = 3000, 53999, 13

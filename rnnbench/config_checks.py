@@ -1,8 +1,9 @@
-"""One-line configuration errors, raised before any training starts.
+"""Configuration checks: one-line errors, raised before any training starts.
 
-Components validate their own arguments with :func:`require` and :func:`require_choice`; the
+Components check their own arguments with :func:`require` and :func:`require_choice`; the
 runner prefixes the config group (``model.``, ``task.``, ...) and prints the message on one line.
-:func:`check_keys` rejects keys a component does not accept, with a "did you mean" suggestion.
+:func:`check_keys` rejects keys a component does not accept, with a "did you mean" suggestion;
+:func:`build` is Hydra's ``instantiate`` with both.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Iterable
+
+from hydra.errors import InstantiationException
+from hydra.utils import get_class, instantiate
 
 
 class ConfigError(ValueError):
@@ -87,3 +91,22 @@ def check_keys(group: str, keys: Iterable[str], valid: Iterable[str] | None) -> 
         close = difflib.get_close_matches(key, valid, n=1)
         hint = f"did you mean {close[0]}?" if close else f"valid keys: {', '.join(valid)}"
         raise UnknownKeyError(key, None, hint).prefixed(f"{group}." if group else "")
+
+
+def build(node, group: str, **injected):
+    """``instantiate(node, **injected)`` with an unimportable ``_target_``, unknown keys and invalid values reported
+    as ConfigError naming ``group``; a ``_partial_`` node gives the partial."""
+    target = node.get("_target_")
+    try:
+        cls = get_class(target)
+    except Exception as error:
+        raise ConfigError(f"{group}._target_", target, "an importable class") from error
+    valid = accepted_keys(cls)
+    check_keys(group, [k for k in node if k not in injected], None if valid is None else valid - set(injected))
+    try:
+        return instantiate(node, **injected)
+    except InstantiationException as error:
+        cause = error.__cause__
+        if isinstance(cause, ConfigError):
+            raise cause.prefixed(f"{group}.") from None
+        raise

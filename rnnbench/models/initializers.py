@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from rnnbench.validation import require_choice
+from rnnbench.config_checks import require_choice
 
 SKEW_INITS = ("henaff", "cayley")
 RECURRENT_INITS = ("glorot_normal", "kaiming", "orthogonal", "identity", *SKEW_INITS)
