@@ -37,8 +37,9 @@ MANIFEST = "checkpoint.json"
 # steer the runner (resume, skip_completed, the experiment's sweep list). A key ending in a group name covers
 # the group. Every other key changes training, so a checkpoint trained with another value is refused.
 MAY_DIFFER_ON_RESUME = (
-    "trainer.max_steps", "trainer.epochs", "trainer.eval_every", "trainer.log_every", "trainer.checkpoint_every",
-    "trainer.eval_test", "trainer.progress", "trainer.compile", "trainer.detect_anomaly", "logger",
+    "trainer.max_steps", "trainer.epochs", "task.epochs", "trainer.eval_every", "trainer.log_every",
+    "trainer.checkpoint_every", "trainer.eval_test", "trainer.progress", "trainer.compile", "trainer.detect_anomaly",
+    "logger",
     "device", "threads", "flush_denormal", "reuse_freed_memory", "resume", "skip_completed", "reproduce",
 )
 # ...except the evaluation cadence under a plateau schedule, which it paces (one schedule step per evaluation).

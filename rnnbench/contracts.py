@@ -5,9 +5,11 @@ Any class with these members works (no base class needed); ``tests/test_contract
 defaults for most task members.
 
 Recurrent model, ``forward(x, state=None, *, times=None) -> (outputs, state)``:
-    x ``[B, T, input_size]`` (batch first), outputs ``[B, T, hidden_size]``. ``state`` is opaque to everything
-    but the model: ``None`` starts from zeros, and the state a call returns, passed to the next call, continues
-    the sequence (TBPTT). ``times`` ``[B, T]``: real timestamps, read by time-aware models, ignored by others.
+    x ``[B, T, input_size]`` (batch first), outputs ``[B, T, hidden_size]``. ``state``: a tensor ``[B, H]`` or a
+    tuple of them (an LSTM's ``(h, c)``), whose meaning only the model knows: ``None`` starts from zeros, and the
+    state a call returns, passed to the next call, continues the sequence (TBPTT). ``times``: real timestamps,
+    ``[B, T]``, or ``[1, T]`` when every sequence of the batch shares them; read by time-aware models, ignored by
+    others.
     Optional: ``parameter_groups() -> {"orthogonal": [...], "triangular": [...]}`` (parameters with their own
     optimiser settings) and ``regularizer() -> tensor`` (an extra loss term, logged apart from the task loss).
 
@@ -15,7 +17,8 @@ Task: ``train_batch(step)`` (deterministic in (seed, step)), ``eval_batches(spli
 ``loss(outputs, batch)`` (the scalar training loss), ``metrics(outputs, batch) -> {name: (sum, count)}``, which
 must include ``loss`` (:data:`REQUIRED_METRICS`: the trainer selects the best evaluation by ``val/loss``),
 ``network(core)`` and ``report(net, run_dir)``; attributes ``input_size``, ``output_size``, ``readout``,
-``carries_state``, ``steps_per_epoch``, ``default_steps`` and ``constants``.
+``carries_state``, ``steps_per_epoch``, ``epochs`` (the default budget: the trainer runs ``epochs ×
+steps_per_epoch`` steps unless ``trainer.max_steps`` or ``trainer.epochs`` say otherwise) and ``constants``.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ class TaskContract(Protocol):
     readout: str
     carries_state: bool
     steps_per_epoch: int
-    default_steps: int
+    epochs: int
     constants: dict[str, float]
 
     def train_batch(self, step: int) -> Any: ...

@@ -2,11 +2,16 @@
 
 A record's ``code`` field holds the ``commit`` (40-hex sha, or null outside a git checkout) and whether the tree
 had uncommitted changes (``dirty``); records written before the field existed have an unknown revision. A record
-is *stale* when the files that shaped it — its model, task and optimiser modules and every package module they
-import (read from the source at HEAD; a module importing ``rnnbench.native`` brings the kernel sources), their
-configs, its paper preset and the ``+variant=`` presets of its sweep line (read from its directory name, Hydra's
-override_dirname), the configs these presets include and the experiment file — differ between its commit and HEAD
-(``git diff``).
+is *stale* when the files that shaped it differ between its commit and HEAD (``git diff``): its model, task,
+optimiser and schedule modules and every package module they import (parsed at both commits; a module importing
+``rnnbench.native`` brings the kernel sources), their configs, conf/config.yaml and the optimizer and schedule
+groups, its paper preset and the ``+variant=`` presets of its sweep line (read from its directory name, Hydra's
+override_dirname), the configs these presets include and the experiment file.
+
+A *behaviour check* (:data:`CHECKS`) carries records across a refactor: an entry ``{from, to, check}`` says that
+``scripts/fixed_runs.py --experiments cpu`` gave bit-identical results at commits ``from`` and ``to`` (both outputs
+are committed, at ``check``.before.txt and .after.txt). A record whose files are those of ``from`` then counts as
+made at ``to``, and the table says so.
 Git errors (no git, a commit missing from the repository) make the revision unknown; they never raise.
 """
 
@@ -22,8 +27,10 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 OPTIMIZATION = "rnnbench/optim.py"      # builds every run's optimiser: parameter groups, clipping, schedules
+SHARED_CONFIGS = ("conf/config.yaml", "conf/optimizer/", "conf/schedule/")   # every run's defaults
 NATIVE = "rnnbench.native"               # its modules load the C++ sources beside them
 VARIANT = re.compile(r"(?:^|,)\+?variant=([^,]+)")
+CHECKS = "results/behaviour_checks.yaml"
 
 
 def revision(record: dict) -> str:
@@ -50,16 +57,30 @@ def module_file(target: str | None) -> str | None:
     return target.rsplit(".", 1)[0].replace(".", "/") + ".py"
 
 
-def imported_files(path: str, repo: Path) -> set[str]:
-    """``path`` and every ``rnnbench`` module it imports, transitively, as files of ``repo``; ``rnnbench/native/``
-    (the kernel sources) when one of them is the native package."""
+@cache
+def read(repo: Path, path: str, commit: str | None = None) -> str | None:
+    """The text of ``path`` in ``repo``'s working tree, or at ``commit``; None where it does not exist."""
+    if commit is None:
+        file = Path(repo) / path
+        return file.read_text() if file.is_file() else None
+    try:
+        shown = subprocess.run(["git", "-C", str(repo), "show", f"{commit}:{path}"], capture_output=True, text=True)
+    except OSError:
+        return None
+    return shown.stdout if shown.returncode == 0 else None
+
+
+def imported_files(path: str, repo: Path, commit: str | None = None) -> set[str]:
+    """``path`` and every ``rnnbench`` module it imports, transitively, as files of ``repo`` (at ``commit``, or in
+    its working tree); ``rnnbench/native/`` (the kernel sources) when one of them is the native package."""
     found, pending = set(), [path]
     while pending:
         file = pending.pop()
-        if file in found or not (repo / file).is_file():
+        text = None if file in found else read(Path(repo), file, commit)
+        if text is None:
             continue
         found.add(file)
-        for node in ast.walk(ast.parse((repo / file).read_text())):
+        for node in ast.walk(ast.parse(text)):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                      [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
                      if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
@@ -72,51 +93,86 @@ def imported_files(path: str, repo: Path) -> set[str]:
     return found
 
 
-def included(path: str, repo: Path | None) -> list[str]:
+def included(path: str, repo: Path | None, commit: str | None = None) -> list[str]:
     """``path`` and the configs its ``defaults`` list includes, recursively, as they are in ``repo`` (Hydra: an
     entry starting with / is relative to conf/, others to the config's top-level group)."""
-    file = None if repo is None else Path(repo) / path
-    if file is None or not file.is_file():
+    text = None if repo is None else read(Path(repo), path, commit)
+    if text is None:
         return [path]
-    defaults = OmegaConf.load(file).get("defaults") or []
+    defaults = OmegaConf.create(text).get("defaults") or []
     group = "/".join(path.split("/")[:2])
     return [path, *(f for entry in defaults if isinstance(entry, str) and entry != "_self_"
                     for f in included(f"conf{entry}.yaml" if entry.startswith("/") else f"{group}/{entry}.yaml",
-                                      repo))]
+                                      repo, commit))]
 
 
-def source_files(record: dict, experiment: str, scale: str, repo: Path | None = None) -> tuple[str, ...]:
+def source_files(record: dict, experiment: str, scale: str, repo: Path | None = None,
+                 commit: str | None = None) -> tuple[str, ...]:
     """Repository paths whose content shaped ``record`` (paths that do not exist are harmless to git); with
-    ``repo``, the modules its model, task and optimiser import and the configs that its presets include."""
+    ``repo``, the modules its model, task, optimiser and schedule import and the configs that its presets include,
+    as they are at ``commit`` (default: the working tree)."""
     config = record.get("config") or {}
     model, task = record.get("model"), record.get("task")
     modules = [OPTIMIZATION, *(module_file((config.get(group) or {}).get("_target_"))
-                               for group in ("model", "task", "optimizer"))]
+                               for group in ("model", "task", "optimizer", "schedule"))]
     modules = [m for m in modules if m]
-    files = [f"conf/experiment/{experiment}/{scale}.yaml", *modules]
+    files = [*SHARED_CONFIGS, *included(f"conf/experiment/{experiment}/{scale}.yaml", repo, commit), *modules]
     if repo is not None:
         for module in modules:
-            files += imported_files(module, Path(repo))
+            files += imported_files(module, Path(repo), commit)
     if model:
-        files += included(f"conf/model/{model}.yaml", repo)
+        files += included(f"conf/model/{model}.yaml", repo, commit)
     if task:
-        files += included(f"conf/task/{task}.yaml", repo)
+        files += included(f"conf/task/{task}.yaml", repo, commit)
     if model and task:
-        files += included(f"conf/paper/{task}/{model}.yaml", repo)
+        files += included(f"conf/paper/{task}/{model}.yaml", repo, commit)
     for variant in VARIANT.findall(Path(record.get("run_dir") or "").name):
-        files += included(f"conf/variant/{variant}.yaml", repo)
+        files += included(f"conf/variant/{variant}.yaml", repo, commit)
     return tuple(sorted({f for f in files if f}))
 
 
 @cache
-def changed_files(repo: str, commit: str, files: tuple[str, ...]) -> tuple[str, ...] | None:
-    """The ``files`` that differ between ``commit`` and HEAD in ``repo``; None when git cannot tell."""
+def changed_files(repo: str, commit: str, files: tuple[str, ...], since: str = "HEAD") -> tuple[str, ...] | None:
+    """The ``files`` that differ between ``commit`` and ``since`` (HEAD) in ``repo``; None when git cannot tell."""
     try:
-        diff = subprocess.run(["git", "-C", repo, "diff", "--name-only", commit, "HEAD", "--", *files],
+        diff = subprocess.run(["git", "-C", repo, "diff", "--name-only", commit, since, "--", *files],
                               capture_output=True, text=True)
     except OSError:
         return None
     return tuple(diff.stdout.split()) if diff.returncode == 0 else None
+
+
+def behaviour_checks(repo: Path) -> list[dict]:
+    """The entries of :data:`CHECKS` (``from``, ``to``, ``check``, ``what``), oldest first."""
+    text = read(Path(repo), CHECKS)
+    return [] if text is None else list(OmegaConf.to_container(OmegaConf.create(text)))
+
+
+def record_files(record: dict, experiment: str, scale: str, repo: Path, *commits: str | None) -> tuple[str, ...]:
+    """:func:`source_files` as derived at each of ``commits`` (None: the working tree), together."""
+    return tuple(sorted({f for c in commits for f in source_files(record, experiment, scale, repo, c)}))
+
+
+def checked_commit(record: dict, experiment: str, scale: str, repo: Path) -> tuple[str | None, list[dict]]:
+    """The commit whose code a record stands for, and the behaviour checks that carried it there: a record whose
+    files equal those of a check's ``from`` commit counts as made at its ``to`` commit (repeatedly)."""
+    commit, carried = (record.get("code") or {}).get("commit"), []
+    for check in behaviour_checks(repo) if commit else []:
+        files = record_files(record, experiment, scale, repo, commit, check["from"])
+        if changed_files(str(repo), commit, files, check["from"]) == ():
+            commit = check["to"]
+            carried.append(check)
+    return commit, carried
+
+
+def carried_note(records: list[dict], experiment: str, scale: str, repo: Path) -> str:
+    """One sentence per behaviour check that carried some of ``records`` to a later commit; empty if none."""
+    counts = Counter()
+    for record in records:
+        for check in checked_commit(record, experiment, scale, repo)[1]:
+            counts[(check["from"][:7], check["to"][:7], check["check"])] += 1
+    return " ".join(f"{runs(n)} carried from {a} to {b} by a behaviour check ({check}: bit-identical short runs "
+                    "of every experiment's configurations at both commits)." for (a, b, check), n in counts.items())
 
 
 def runs(n: int) -> str:
@@ -136,10 +192,10 @@ def warnings(records: list[dict], experiment: str, scale: str, repo: Path) -> li
         found.append(f"{runs(counts['unknown'])} with no code revision (unknown)")
     unavailable, stale, changed = Counter(), Counter(), defaultdict(set)
     for record in records:
-        commit = (record.get("code") or {}).get("commit")
+        commit = checked_commit(record, experiment, scale, repo)[0]
         if not commit:
             continue
-        files = changed_files(str(repo), commit, source_files(record, experiment, scale, repo))
+        files = changed_files(str(repo), commit, record_files(record, experiment, scale, repo, commit, None))
         if files is None:
             unavailable[commit[:7]] += 1
         elif files:

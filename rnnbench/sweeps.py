@@ -1,5 +1,6 @@
 """An experiment's sweeps: ``reproduce.sweeps`` of conf/experiment/<name>/<scale>.yaml, one Hydra multirun line
-each (``key=a,b key2=c``), and the single runs they expand to (the cartesian product of each line's values)."""
+each (``key=a,b key2=c``), the single runs they expand to (the cartesian product of each line's values), and the
+directory their records go to (``hydra.sweep.dir`` of conf/records.yaml, which every experiment includes)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ from omegaconf import OmegaConf
 
 def experiment_file(conf: Path, experiment: str, scale: str) -> Path:
     return Path(conf) / "experiment" / experiment / f"{scale}.yaml"
+
+
+def records_dir(root: Path, experiment: str, scale: str) -> Path:
+    """``root``/results/records/<experiment>/<scale>: conf/records.yaml's ``hydra.sweep.dir`` for that experiment."""
+    layout = OmegaConf.load(Path(root) / "conf" / "records.yaml")
+    layout.hydra.runtime = {"choices": {"experiment": f"{experiment}/{scale}"}}
+    return Path(root) / layout.hydra.sweep.dir
 
 
 def sweep_lines(conf: Path, experiment: str, scale: str) -> list[str]:

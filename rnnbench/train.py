@@ -57,7 +57,7 @@ class StepRecord(NamedTuple):
 @dataclass
 class TrainerConfig:
     max_steps: int | None = None     # overrides the task's default budget
-    epochs: int | None = None        # budget in epochs of task.steps_per_epoch steps
+    epochs: int | None = None        # budget in epochs of task.steps_per_epoch steps (default: task.epochs)
     eval_every: int | str = 200      # steps between evaluations, or "epoch" (every task.steps_per_epoch steps)
     log_every: int = 50
     checkpoint_every: int = 1000     # steps between checkpoints (also saved at the end); 0 = never
@@ -90,7 +90,7 @@ class TrainerConfig:
             return self.max_steps
         if self.epochs is not None:
             return self.epochs * task.steps_per_epoch
-        return task.default_steps
+        return task.epochs * task.steps_per_epoch
 
     def eval_interval(self, task: Task) -> int:
         return task.steps_per_epoch if self.eval_every == "epoch" else self.eval_every

@@ -4,7 +4,8 @@ For each conf/table/<name>.yaml and each scale with records under results/record
 cpu scale is always written, showing "not run" cells when it has none), writes
 results/tables/<name>_<scale>.{md,csv,tex} and results/figures/<name>_<scale>.png, and the index
 results/README.md. Prints, per table, the code revisions behind its records, and warns (``warning:`` on
-stderr, and in the table) when they are mixed, dirty, unknown or older than the code they used.
+stderr, and in the table) when they are mixed, dirty, unknown or older than the code they used; records carried
+across a refactor by a behaviour check (results/behaviour_checks.yaml) are named as such.
 """
 
 import argparse
@@ -14,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
-from rnnbench import provenance, tables
+from rnnbench import provenance, sweeps, tables
 from rnnbench.plots import learning_curves
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +35,7 @@ def reproduce_lines(experiment: str, scale: str) -> list[str]:
     lines = [f"Reproduce: `make reproduce TABLE={experiment} SCALE={scale}`." if defined else
              f"No {scale}-scale sweep is defined yet (conf/experiment/{experiment}/{scale}.yaml)."]
     paper = ROOT / "conf" / "experiment" / experiment / "paper.yaml"
-    if scale == "cpu" and paper.exists() and not (RESULTS / "records" / experiment / "paper").exists():
+    if scale == "cpu" and paper.exists() and not sweeps.records_dir(ROOT, experiment, "paper").exists():
         lines.append(f"Paper scale: not run; `make reproduce TABLE={experiment} SCALE=paper` fills it "
                      f"({scale_note(experiment, 'paper')})")
     return lines
@@ -52,7 +53,7 @@ def main() -> int:
         name = spec_path.stem
         for scale in SCALES:
             spec = tables.load_spec(spec_path, scale)
-            records_dir = RESULTS / "records" / spec.get("experiment", name) / scale
+            records_dir = sweeps.records_dir(ROOT, spec.get("experiment", name), scale)
             if scale != "cpu" and not records_dir.exists():
                 continue
             records = tables.load_records(records_dir)
@@ -64,8 +65,9 @@ def main() -> int:
             out = out_root / "tables"
             out.mkdir(parents=True, exist_ok=True)
             note = scale_note(spec.get("experiment", name), scale)
-            (out / f"{stem}.md").write_text(tables.markdown(spec, cells, claims, scale, note,
-                                                            tables.runs_line(records), warnings,
+            runs = " ".join(filter(None, [tables.runs_line(records), provenance.carried_note(
+                records, spec.get("experiment", name), scale, ROOT)]))
+            (out / f"{stem}.md").write_text(tables.markdown(spec, cells, claims, scale, note, runs, warnings,
                                                             reproduce_lines(spec.get("experiment", name), scale)))
             (out / f"{stem}.tex").write_text(tables.latex(spec, cells, scale))
             pd.DataFrame(tables.csv_rows(cells)).to_csv(out / f"{stem}.csv", index=False)

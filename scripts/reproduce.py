@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from rnnbench import sweeps
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "conf" / "experiment"
@@ -42,8 +42,7 @@ def main() -> int:
             return 2
     failed = 0
     for name in names:
-        spec = OmegaConf.load(EXPERIMENTS / name / f"{args.scale}.yaml")
-        for sweep in spec.reproduce.sweeps:
+        for sweep in sweeps.sweep_lines(ROOT / "conf", name, args.scale):
             command = [sys.executable, str(ROOT / "run.py"), "-m", f"+experiment={name}/{args.scale}",
                        "hydra/launcher=local", f"hydra.launcher.n_jobs={args.jobs}", *shlex.split(sweep),
                        *args.overrides]

@@ -29,12 +29,28 @@ def test_every_model_keeps_the_model_contract(name):
     model = instantiate(cfg.model, input_size=3).double()
     assert isinstance(model, RecurrentModel)
     x = torch.randn(2, 8, 3, dtype=torch.float64)
-    times = torch.arange(8, dtype=torch.float64).expand(2, 8)
+    times = torch.arange(8, dtype=torch.float64) * torch.tensor([[1.0], [0.7]], dtype=torch.float64)
     whole, _ = model(x, times=times)
     assert whole.shape == (2, 8, model.hidden_size)
     first, state = model(x[:, :4], times=times[:, :4])
+    for part in state if isinstance(state, tuple) else (state,):           # one rule: [B, H] tensors
+        assert part.shape == (2, model.hidden_size)
     second, _ = model(x[:, 4:], state, times=times[:, 4:])
     torch.testing.assert_close(torch.cat([first, second], 1), whole)
+    shared, _ = model(x, times=times[:1])                                   # [1, T]: shared by the batch
+    torch.testing.assert_close(shared, model(x, times=times[:1].expand(2, 8).contiguous())[0])
+    assert type(model).extra_repr is not torch.nn.Module.extra_repr        # print(model) shows its settings
+
+
+def test_print_shows_the_configuration():
+    from rnnbench.models.nnrnn import NNRNN
+    from rnnbench.models.plstm import PhasedLSTM
+    assert NNRNN(2, 8, delta=0.15).extra_repr() == "hidden_size=8, nonlinearity=modrelu, delta=0.15"
+    assert "clock_periods=[1, 2]" in repr(instantiate(compose_config(["model=cwrnn", "model.hidden_size=4",
+                                                                      "model.num_modules=2", "~paper"]).model,
+                                                       input_size=1))
+    assert PhasedLSTM(1, 4, time_gate=False).extra_repr() == \
+        "hidden_size=4, peepholes=True, time_gate=False, grad_clip=10.0"
 
 
 def small_task(name: str):
@@ -51,7 +67,7 @@ def test_every_task_keeps_the_task_contract(name):
     that include ``loss``, for the training batch and the first validation and test batches."""
     task = small_task(name)
     assert isinstance(task, TaskContract)
-    assert task.readout in ("every", "last") and task.steps_per_epoch > 0 and task.default_steps > 0
+    assert task.readout in ("every", "last") and task.steps_per_epoch > 0 and task.epochs > 0
     torch.manual_seed(0)
     net = task.network(instantiate(compose_config(["model=rnn", "model.hidden_size=4", "~paper"]).model,
                                    input_size=task.input_size))
@@ -123,7 +139,8 @@ def test_a_new_model_and_task_are_one_file_and_one_yaml_each(tmp_path):
         batch_size: 16
         eval_size: 64
         eval_batch_size: 64
-        train_steps: 20
+        epochs: 2
+        steps_per_epoch: 10
     """))
     result = subprocess.run([sys.executable, "run.py", "model=toy", "task=sign", "trainer.eval_every=10",
                              "trainer.progress=false", "device=cpu", f"hydra.run.dir={tmp_path / 'run'}"],

@@ -98,7 +98,7 @@ def test_idx_reader_shapes(tmp_path, compress):
 def test_mnist_task_from_idx_directory(tmp_path):
     arrays = write_mnist(tmp_path / "idx")
     task = mnist.MNISTTask(path=str(tmp_path / "idx"), val_size=10, batch_size=16)
-    assert task.steps_per_epoch == math.ceil(50 / 16) and task.train_size == 50
+    assert task.steps_per_epoch == math.ceil(50 / 16) and task.sample.size == 50
     batch = task.train_batch(0)
     assert batch.inputs.shape == (16, 784, 1) and batch.inputs.dtype == torch.float32
     assert 0.0 <= float(batch.inputs.min()) and float(batch.inputs.max()) <= 1.0

@@ -104,7 +104,8 @@ def test_lstm_matches_hand_computation():
         c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
         h = sigmoid(o) * np.tanh(c)
         np.testing.assert_allclose(out[:, t].detach().numpy(), h, atol=1e-12)
-    np.testing.assert_allclose(c_n[0].detach().numpy(), c, atol=1e-12)
+    assert h_n.shape == c_n.shape == (2, 4)                   # the contract: [B, H] state tensors
+    np.testing.assert_allclose(c_n.detach().numpy(), c, atol=1e-12)
 
 
 def test_gru_matches_hand_computation():

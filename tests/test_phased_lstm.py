@@ -83,7 +83,7 @@ def test_plstm_respects_per_sample_timestamps():
     for b in range(2):
         alone, _ = model(x[b:b + 1], times=times[b:b + 1])
         torch.testing.assert_close(together[b], alone[0])
-    same_times, _ = model(x, times=times[:1].expand(2, 7))
+    same_times, _ = model(x, times=times[:1])                 # [1, T]: shared by the batch
     assert not torch.allclose(together[1], same_times[1])
     default, _ = model(x)                                     # no times: the step index 0..T−1
     torch.testing.assert_close(default[0], together[0])
@@ -185,7 +185,7 @@ def test_frequency_labels_lengths_and_signal(sampling, rate, start_time, async_p
         assert (start <= 125.0 - duration).all() and start.max() > 50
     if sampling != "async":
         torch.testing.assert_close(batch.times[:, 1] - first, torch.full_like(first, 1 / rate))
-    assert task.steps_per_epoch == 625 and task.default_steps == 70 * 625
+    assert task.steps_per_epoch == 625 and task.epochs == 70
 
 
 def test_frequency_time_channel_and_authors_head():

@@ -1,21 +1,19 @@
 """Presets per published source (conf/paper, conf/variant) and the experiments that select them: composition only."""
 
 import functools
-import itertools
-import shlex
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from rnnbench import tables
+from rnnbench import sweeps, tables
 from rnnbench.config_checks import ConfigError
 from rnnbench.optim import Optimization, build_optimization
 from rnnbench.tasks.ptb import PTBCharTask
 from rnnbench.train import TrainerConfig
 
-from conftest import CONF, compose_config
+from conftest import CONF, ROOT, compose_config
 
 EXPERIMENTS = sorted(CONF.glob("experiment/*/*.yaml"))
 
@@ -25,17 +23,8 @@ def experiment_name(path) -> str:
 
 
 def sweep_runs(path) -> list[tuple[str, ...]]:
-    """Every combination of every sweep line of an experiment, seeds left at their first value (they compose
-    alike), each as the overrides ``scripts/reproduce.py`` passes."""
-    runs = []
-    for sweep in OmegaConf.load(path).reproduce.sweeps:
-        choices = []
-        for arg in shlex.split(sweep):
-            key, values = arg.split("=", 1)
-            values = values.split(",")
-            choices.append([f"{key}={v}" for v in (values[:1] if key == "seed" else values)])
-        runs += [(f"+experiment={experiment_name(path)}", *combination) for combination in itertools.product(*choices)]
-    return runs
+    """Every run of an experiment's sweeps, seeds left at their first value (they compose alike)."""
+    return [tuple(run) for run in sweeps.runs(CONF, path.parent.name, path.stem, first_seed_only=True)]
 
 
 @functools.cache
@@ -93,7 +82,9 @@ def test_sweeps_cover_every_cell_of_their_table(path):
     """Every cell of the table at the experiment's scale (its own layout under the spec's ``scales``) is filled
     by a run of that scale's sweeps."""
     spec = tables.load_spec(CONF / "table" / f"{path.parent.name}.yaml", path.stem)
-    assert OmegaConf.load(path).hydra.sweep.dir == f"results/records/{spec['experiment']}/{path.stem}"
+    assert "/records" in OmegaConf.load(path).defaults            # hydra.sweep.dir: conf/records.yaml
+    records_dir = ROOT / "results" / "records" / path.parent.name / path.stem
+    assert sweeps.records_dir(ROOT, spec["experiment"], path.stem) == records_dir
     records = []
     for run in sweep_runs(path):
         cfg = composed(run)

@@ -52,7 +52,7 @@ def test_revision_labels():
 def test_source_files_follow_the_record():
     files = provenance.source_files(record("ab" * 20), "audio", "cpu")
     assert {MODEL, "rnnbench/tasks/audio.py", "rnnbench/optim.py", "conf/model/cwrnn.yaml", "conf/task/audio.yaml",
-            "conf/paper/audio/cwrnn.yaml", "conf/experiment/audio/cpu.yaml"} == set(files)
+            "conf/paper/audio/cwrnn.yaml", "conf/experiment/audio/cpu.yaml", *provenance.SHARED_CONFIGS} == set(files)
     assert provenance.module_file("rnnbench.models.plstm.PhasedLSTM") == "rnnbench/models/plstm.py"
     assert provenance.module_file("torch.optim.SGD") is None
 
@@ -109,3 +109,32 @@ def test_source_files_follow_the_imports_of_model_task_and_optimiser():
     assert {"rnnbench/models/plstm.py", "rnnbench/native/", "rnnbench/native/__init__.py",
             "rnnbench/tasks/frequency.py", "rnnbench/tasks/base.py"} <= files
     assert "rnnbench/models/recurrence.py" not in files
+
+
+def test_a_behaviour_check_carries_records_across_a_refactor(repo):
+    """Records made where the files equal a check's ``from`` commit count as made at its ``to`` commit; a later
+    change makes them stale again, named against ``to``."""
+    root, first, second = repo
+    assert provenance.warnings([record(first)], "audio", "cpu", root)[0].startswith("stale")
+    check = "results/behaviour_checks/one-two"
+    commit(root, {provenance.CHECKS: f"- {{from: {first}, to: {second}, check: {check}, what: refactor}}\n"}, "log")
+    provenance.read.cache_clear()
+    assert provenance.warnings([record(first)], "audio", "cpu", root) == []
+    assert provenance.checked_commit(record(first), "audio", "cpu", root) == (second, provenance.behaviour_checks(root))
+    assert provenance.carried_note([record(first)], "audio", "cpu", root).startswith(
+        f"1 run carried from {first[:7]} to {second[:7]} by a behaviour check ({check}")
+    commit(root, {MODEL: "a = 3\n"}, "three")
+    provenance.changed_files.cache_clear()                   # HEAD moved
+    [stale] = provenance.warnings([record(first)], "audio", "cpu", root)
+    assert stale == f"stale: 1 run from commit {second[:7]}; changed since: {MODEL}"
+
+
+def test_source_files_are_read_at_the_record_commit(repo):
+    """A module the record's code imported at its commit counts even if HEAD no longer imports it."""
+    root, first, _ = repo
+    commit(root, {"rnnbench/tasks/audio.py": "import rnnbench.helper\n", "rnnbench/helper.py": "b = 1\n"}, "imports")
+    then = commit(root, {"rnnbench/helper.py": "b = 2\n"}, "helper")
+    commit(root, {"rnnbench/tasks/audio.py": "x = 1\n"}, "no import")
+    provenance.read.cache_clear()
+    assert "rnnbench/helper.py" in provenance.source_files(record(then), "audio", "cpu", root, then)
+    assert "rnnbench/helper.py" not in provenance.source_files(record(then), "audio", "cpu", root)

@@ -103,8 +103,8 @@ def test_lstm_forget_bias_and_one_bias_per_gate():
     bound = math.sqrt(6 / (1 + 3 + 12))                      # TF's joint [I + H, 4H] kernel
     assert rnn.weight_ih_l0.abs().max() <= bound and rnn.weight_hh_l0.abs().max() <= bound
     # the forget gate at zero input and state: σ(5) keeps the cell; c₁ = σ(5)·c₀ + σ(0)·tanh(0)
-    c0 = torch.ones(1, 1, 3)
-    _, (_, c1) = model(torch.zeros(1, 1, 1), (torch.zeros(1, 1, 3), c0))
+    c0 = torch.ones(1, 3)
+    _, (_, c1) = model(torch.zeros(1, 1, 1), (torch.zeros(1, 3), c0))
     torch.testing.assert_close(c1, torch.sigmoid(torch.tensor(5.0)) * c0)
 
 

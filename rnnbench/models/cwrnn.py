@@ -66,6 +66,10 @@ class ClockworkRNN(nn.Module):
             nn.Parameter(torch.randn(size, hidden_size - offset) * init_std)
             for size, offset in zip(module_sizes, self.module_offsets[:-1], strict=True))
 
+    def extra_repr(self) -> str:
+        return (f"hidden_size={self.hidden_size}, clock_periods={self.clock_periods}, "
+                f"module_sizes={self.module_sizes}, nonlinearity={self.nonlinearity}")
+
     @staticmethod
     def _check_structure(hidden_size, num_modules, clock_periods, module_sizes):
         if clock_periods is not None:

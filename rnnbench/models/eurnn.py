@@ -51,6 +51,7 @@ class EURNN(RNN):
                  nonlinearity: str = "modrelu"):
         super().__init__(input_size, hidden_size, nonlinearity, recurrent_init=None, bias=False)
         layers = rotation_pairs(style, hidden_size, capacity)
+        self.style, self.layers = style, len(layers)
         # Per layer and unit: the partner unit, the index of the unit's angle, and the sign of sin θ in its row
         # (−1 for the first of a pair, +1 for the second, 0 for an unpaired unit).
         partner = torch.arange(hidden_size).repeat(len(layers), 1)
@@ -67,6 +68,9 @@ class EURNN(RNN):
         self.register_buffer("angle_index", angle_index, persistent=False)
         self.register_buffer("sin_sign", sin_sign, persistent=False)
         self.angles = nn.Parameter(torch.empty(offset).uniform_(-math.pi, math.pi))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, style={self.style}, layers={self.layers}"
 
     def recurrent_matrix(self) -> torch.Tensor:
         theta = self.angles[self.angle_index]                         # [L, n]

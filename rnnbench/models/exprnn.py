@@ -24,10 +24,13 @@ class SkewExponential(nn.Module):
     def __init__(self, n: int, init: str):
         super().__init__()
         rows, cols = torch.triu_indices(n, n, offset=1)
-        self.n = n
+        self.n, self.init = n, init
         self.register_buffer("rows", rows, persistent=False)
         self.register_buffer("cols", cols, persistent=False)
         self.upper = nn.Parameter(skew_init(init, n)[rows, cols])
+
+    def extra_repr(self) -> str:
+        return f"n={self.n}, init={self.init}"
 
     def skew(self) -> torch.Tensor:
         S = self.upper.new_zeros(self.n, self.n).index_put((self.rows, self.cols), self.upper)

@@ -14,7 +14,7 @@ Glorot-uniform init of TF's one [I + H, 4H] kernel: U(±√(6 / (I + 5H))) for b
 with ``default``.
 ``forget_bias`` (LSTM) initialises the forget gate's bias: with a trainable bias this equals TF BasicLSTMCell's
 constant ``forget_bias`` added to a zero-initialised bias (the same pre-activation and the same gradients).
-State: LSTM ``(h, c)``, GRU ``h``, each ``[1, B, H]`` as in torch.
+State: LSTM ``(h, c)``, GRU ``h``, each ``[B, H]`` (the model contract; torch's kernels take ``[1, B, H]``).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class _VendorRecurrent(nn.Module):
         positive_int("hidden_size", hidden_size)
         require_choice("weight_init", weight_init, WEIGHT_INITS)
         require(isinstance(hidden_bias, bool), "hidden_bias", hidden_bias, "true or false")
-        self.hidden_size = hidden_size
+        self.hidden_size, self.weight_init, self.hidden_bias = hidden_size, weight_init, hidden_bias
         self.rnn = self.kernel(input_size, hidden_size, batch_first=True)
         if weight_init != "default":
             bound = math.sqrt(6 / (input_size + hidden_size + self.rnn.weight_ih_l0.shape[0]))
@@ -52,8 +52,14 @@ class _VendorRecurrent(nn.Module):
         if not hidden_bias:
             nn.init.zeros_(self.rnn.bias_hh_l0).requires_grad_(False)
 
+    def extra_repr(self) -> str:
+        return f"weight_init={self.weight_init}, hidden_bias={self.hidden_bias}"
+
     def forward(self, x: torch.Tensor, state=None, *, times=None):
-        return self.rnn(x, state)
+        if state is not None:
+            state = tuple(s.unsqueeze(0) for s in state) if isinstance(state, tuple) else state.unsqueeze(0)
+        outputs, state = self.rnn(x, state)
+        return outputs, tuple(s.squeeze(0) for s in state) if isinstance(state, tuple) else state.squeeze(0)
 
 
 class LSTM(_VendorRecurrent):
@@ -62,11 +68,16 @@ class LSTM(_VendorRecurrent):
     def __init__(self, input_size: int, hidden_size: int, weight_init: str = "default", hidden_bias: bool = True,
                  forget_bias: float | None = None):
         super().__init__(input_size, hidden_size, weight_init, hidden_bias)
+        self.forget_bias = forget_bias
         if forget_bias is not None:
             require(isinstance(forget_bias, (int, float)), "forget_bias", forget_bias, "a number or null")
             with torch.no_grad():
                 self.rnn.bias_ih_l0[hidden_size:2 * hidden_size] = forget_bias
                 self.rnn.bias_hh_l0[hidden_size:2 * hidden_size] = 0.0
+
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, forget_bias={self.forget_bias}"
 
 
 class GRU(_VendorRecurrent):

@@ -45,6 +45,9 @@ class NNRNN(RNN):
         self.register_buffer("block_rows", torch.cat([first, first, first + 1, first + 1]), persistent=False)
         self.register_buffer("block_cols", torch.cat([first, first + 1, first, first + 1]), persistent=False)
 
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, delta={self.delta:g}"
+
     def rotation_blocks(self) -> torch.Tensor:
         """Λ: block-diagonal, block i = γ_i [[cos θ_i, −sin θ_i], [sin θ_i, cos θ_i]]."""
         cos, sin = self.gamma * torch.cos(self.theta), self.gamma * torch.sin(self.theta)

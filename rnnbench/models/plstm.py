@@ -99,6 +99,12 @@ class PhasedLSTM(nn.Module):
             self.log_period = nn.Parameter(periods)
             self.log_open_ratio = nn.Parameter(torch.full((hidden_size,), math.log(open_ratio)))
 
+    def extra_repr(self) -> str:
+        gate = f"time_parametrization={self.time_parametrization}, leak={self.leak:g}" if self.has_time_gate \
+            else "time_gate=False"
+        return (f"hidden_size={self.hidden_size}, peepholes={self.peepholes is not None}, {gate}, "
+                f"grad_clip={self.grad_clip}")
+
     def periods_and_open_ratios(self) -> tuple[torch.Tensor, torch.Tensor]:
         """τ and r_on ``[H]``, positive, from the parameters of the chosen parametrisation."""
         if self.time_parametrization == "raw":
@@ -116,14 +122,12 @@ class PhasedLSTM(nn.Module):
     def forward(self, x: torch.Tensor, state=None, *, times: torch.Tensor | None = None):
         """x ``[B, T, I]``, times ``[B, T]`` → outputs ``[B, T, H]``, final state ``(h, c)``.
 
-        Timestamps shared by the whole batch (``times`` None, or expanded from one row) give one row of
+        Timestamps shared by the whole batch (``times`` ``[1, T]``, or None: the step index) give one row of
         gates, broadcast over the batch. On the CPU (float32/float64) the recurrence runs in the native kernel
         (``rnnbench/native/phased_lstm.cpp``) when it can be built, else in :class:`PhasedLSTMRecurrence`."""
         batch, steps = x.shape[0], x.shape[1]
         if times is None:
             times = torch.arange(steps, device=x.device, dtype=x.dtype).unsqueeze(0)
-        elif times.stride(0) == 0:
-            times = times[:1]
         if self.has_time_gate:
             gates = self.time_gate(times.to(x.dtype))                               # [B or 1, T, H]
         else:

@@ -28,7 +28,7 @@ class RNN(nn.Module):
         super().__init__()
         positive_int("input_size", input_size)
         positive_int("hidden_size", hidden_size)
-        self.hidden_size, self.nonlinearity = hidden_size, nonlinearity
+        self.hidden_size, self.nonlinearity, self.recurrent_init = hidden_size, nonlinearity, recurrent_init
         self.activation = make_activation(nonlinearity, hidden_size)
         self.input_proj = nn.Linear(input_size, hidden_size, bias=bias)
         nn.init.kaiming_normal_(self.input_proj.weight, nonlinearity="relu")
@@ -36,6 +36,10 @@ class RNN(nn.Module):
             nn.init.zeros_(self.input_proj.bias)
         if recurrent_init is not None:  # None: a subclass supplies recurrent_matrix()
             self.recurrent = nn.Parameter(make_recurrent_init(recurrent_init, hidden_size))
+
+    def extra_repr(self) -> str:
+        init = f", recurrent_init={self.recurrent_init}" if self.recurrent_init is not None else ""
+        return f"hidden_size={self.hidden_size}, nonlinearity={self.nonlinearity}{init}"
 
     def recurrent_matrix(self) -> torch.Tensor:
         """The ``hidden × hidden`` matrix W of h_t = f(W h_{t−1} + U x_t + b)."""

@@ -66,8 +66,8 @@ class AudioTask(Task):
     readout = "every"
 
     def __init__(self, path: str | None = None, sample_rate: int | None = None, offset: int = 0, length: int = 320,
-                 scaling: str = "minmax", head_weight_std: float | None = 0.1, train_steps: int = 1000, **kwargs):
-        super().__init__(batch_size=1, train_steps=train_steps, steps_per_epoch=1, **kwargs)
+                 scaling: str = "minmax", head_weight_std: float | None = 0.1, epochs: int = 1000, **kwargs):
+        super().__init__(batch_size=1, epochs=epochs, steps_per_epoch=1, **kwargs)
         positive_int("length", length)
         require(isinstance(offset, int) and offset >= 0, "offset", offset, "a non-negative integer")
         require_choice("scaling", scaling, SCALINGS)

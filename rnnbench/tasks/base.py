@@ -12,7 +12,8 @@ A task owns its data on the run's device, its loss and its metrics. The trainer 
 
 Attributes: ``input_size``, ``output_size``, ``readout`` ("every" step or "last" step),
 ``carries_state`` (TBPTT: the final state of one batch starts the next; the trainer detaches it and
-resets it every ``steps_per_epoch`` steps), ``steps_per_epoch``, ``default_steps``, ``constants``
+resets it every ``steps_per_epoch`` steps), ``steps_per_epoch`` and ``epochs`` (the default budget, in epochs;
+the trainer owns the budget: ``trainer.max_steps`` or ``trainer.epochs`` override it), ``constants``
 (reference values such as a task's trivial baseline, copied into the run record).
 """
 
@@ -74,12 +75,12 @@ class Task:
     carries_state: bool = False
 
     def __init__(self, *, device: torch.device | str = "cpu", seed: int = 0, batch_size: int = 10,
-                 train_steps: int = 1000, steps_per_epoch: int = 100):
+                 epochs: int = 10, steps_per_epoch: int = 100):
         positive_int("batch_size", batch_size)
-        positive_int("train_steps", train_steps)
+        positive_int("epochs", epochs)
         positive_int("steps_per_epoch", steps_per_epoch)
         self.device, self.seed, self.batch_size = torch.device(device), seed, batch_size
-        self.default_steps, self.steps_per_epoch = train_steps, steps_per_epoch
+        self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
         self.constants: dict[str, float] = {}
 
     def network(self, core: nn.Module) -> SequenceNetwork:
@@ -116,6 +117,24 @@ class LazyBatches(Sequence):
         if not 0 <= index < self.count:
             raise IndexError(index)
         return self.make(index)
+
+
+class EpochSampler:
+    """The example indices of training batch ``step`` for a data set of ``size`` examples: epoch e = step //
+    steps_per_epoch visits them in a fresh permutation, drawn from a generator keyed by (name, seed, e), so a
+    batch depends only on (seed, step). Keeps the current epoch's permutation."""
+
+    def __init__(self, name: str, size: int, task: Task):
+        self.name, self.size, self.task = name, size, task
+        self.order: tuple[int, torch.Tensor] | None = None
+
+    def __call__(self, step: int) -> torch.Tensor:
+        task = self.task
+        epoch, index = divmod(step, task.steps_per_epoch)
+        if self.order is None or self.order[0] != epoch:
+            generator = make_generator(task.device, self.name, "train", task.seed, epoch)
+            self.order = (epoch, torch.randperm(self.size, generator=generator, device=task.device))
+        return self.order[1][index * task.batch_size:(index + 1) * task.batch_size]
 
 
 def split_batches(batch: Batch, eval_batch_size: int) -> list[Batch]:

@@ -62,11 +62,9 @@ class FrequencyTask(SequenceClassification, GeneratedTask):
         require(isinstance(max_duration, (int, float)) and max_duration >= min_duration, "max_duration",
                 max_duration, f"a number >= min_duration={min_duration}")
         positive_int("examples_per_epoch", examples_per_epoch)
-        positive_int("epochs", epochs)
         positive_int("batch_size", batch_size)
-        steps_per_epoch = math.ceil(examples_per_epoch / batch_size)
-        super().__init__(batch_size=batch_size, train_steps=epochs * steps_per_epoch,
-                         steps_per_epoch=steps_per_epoch, **kwargs)
+        super().__init__(batch_size=batch_size, epochs=epochs,
+                         steps_per_epoch=math.ceil(examples_per_epoch / batch_size), **kwargs)
         self.sampling, self.time_input, self.time_input_scale = sampling, time_input, time_input_scale
         self.start_time, self.async_points, self.head = start_time, ASYNC_POINTS[async_points], head
         self.min_duration, self.max_duration = float(min_duration), float(max_duration)

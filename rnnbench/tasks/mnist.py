@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from rnnbench.config_checks import ConfigError, positive_int, require, require_choice
-from rnnbench.tasks.base import Batch, LazyBatches, SequenceClassification, Task, make_generator
+from rnnbench.tasks.base import Batch, EpochSampler, LazyBatches, SequenceClassification, Task, make_generator
 from rnnbench.tasks.sources import cached, missing_source, package_file, user_path
 
 PIXELS = 784
@@ -111,7 +111,7 @@ class MNISTTask(SequenceClassification, Task):
     def __init__(self, permute: bool = False, permutation_seed: int = 1234, val_size: int = 10000,
                  split_seed: int = 0, pixels_per_step: int = 1, eval_batch_size: int = 1000,
                  path: str | None = None, batch_size: int = 100,
-                 train_steps: int = 50000, **kwargs):
+                 epochs: int = 100, **kwargs):
         require(isinstance(permute, bool), "permute", permute, "true or false")
         positive_int("val_size", val_size)
         positive_int("eval_batch_size", eval_batch_size)
@@ -121,7 +121,7 @@ class MNISTTask(SequenceClassification, Task):
         arrays = load_mnist(path)
         n_train = len(arrays["train_labels"])
         require(val_size < n_train, "val_size", val_size, f"fewer than the {n_train} training images")
-        super().__init__(batch_size=batch_size, train_steps=train_steps,
+        super().__init__(batch_size=batch_size, epochs=epochs,
                          steps_per_epoch=math.ceil((n_train - val_size) / batch_size), **kwargs)
         self.permute, self.eval_batch_size, self.input_size = permute, eval_batch_size, pixels_per_step
         order = torch.randperm(n_train, generator=make_generator("cpu", "mnist", "split", split_seed)).numpy()
@@ -135,8 +135,7 @@ class MNISTTask(SequenceClassification, Task):
                        for s, i in self.split_indices.items()}
         self.labels = {s: torch.as_tensor(labels[s][i].astype(np.int64), device=self.device)
                        for s, i in self.split_indices.items()}
-        self.train_size = len(self.labels["train"])
-        self._epoch_order: tuple[int, torch.Tensor] | None = None
+        self.sample = EpochSampler("mnist", len(self.labels["train"]), self)
         self.constants = {"chance_accuracy": 0.1}
 
     def _batch(self, images: torch.Tensor, labels: torch.Tensor) -> Batch:
@@ -144,11 +143,7 @@ class MNISTTask(SequenceClassification, Task):
         return Batch(pixels.view(len(pixels), -1, self.input_size), labels)
 
     def train_batch(self, step: int) -> Batch:
-        epoch, index = divmod(step, self.steps_per_epoch)
-        if self._epoch_order is None or self._epoch_order[0] != epoch:
-            generator = make_generator(self.device, "mnist", "train", self.seed, epoch)
-            self._epoch_order = (epoch, torch.randperm(self.train_size, generator=generator, device=self.device))
-        chosen = self._epoch_order[1][index * self.batch_size:(index + 1) * self.batch_size]
+        chosen = self.sample(step)
         return self._batch(self.images["train"][chosen], self.labels["train"][chosen])
 
     def eval_batches(self, split: str):

@@ -139,12 +139,12 @@ class PTBCharTask(Task):
     carries_state = True
 
     def __init__(self, bptt: int = 150, embedding_size: int = 200, batch_size: int = 128, eval_batch_size: int = 10,
-                 train_steps: int | None = None, train_epochs: int = 100, path: str | None = None,
+                 epochs: int = 100, path: str | None = None,
                  embedding_init_range: float | None = 0.1, **kwargs):
         if embedding_init_range is not None:
             positive_float("embedding_init_range", embedding_init_range)
         for name, value in (("bptt", bptt), ("embedding_size", embedding_size), ("batch_size", batch_size),
-                            ("eval_batch_size", eval_batch_size), ("train_epochs", train_epochs)):
+                            ("eval_batch_size", eval_batch_size)):
             positive_int(name, value)
         arrays = load_ptb_chars(path)
         self.symbols = symbol_names(arrays["vocabulary"])
@@ -152,9 +152,8 @@ class PTBCharTask(Task):
         self.bptt, self.embedding_size, self.embedding_init_range = bptt, embedding_size, embedding_init_range
         self.input_size, self.output_size = embedding_size, len(self.symbols)
         train = parallel_streams(ids["train"], batch_size)
-        steps_per_epoch = math.ceil((train.shape[1] - 1) / bptt)
-        super().__init__(batch_size=batch_size, steps_per_epoch=steps_per_epoch,
-                         train_steps=train_epochs * steps_per_epoch if train_steps is None else train_steps, **kwargs)
+        super().__init__(batch_size=batch_size, steps_per_epoch=math.ceil((train.shape[1] - 1) / bptt), epochs=epochs,
+                         **kwargs)
         self.train_streams = train.to(self.device)
         self.eval_batch_size = eval_batch_size
         self._eval: dict[str, list[Batch]] = {}

@@ -28,7 +28,7 @@ import torch
 from scipy.fft import dct
 
 from rnnbench.config_checks import ConfigError, positive_int, require, require_choice
-from rnnbench.tasks.base import Batch, SequenceClassification, Task, make_generator
+from rnnbench.tasks.base import Batch, EpochSampler, SequenceClassification, Task, split_batches
 from rnnbench.tasks.sources import missing_source, package_file, user_path
 
 FSDD_FILE = "datasets/data/digits.npz"
@@ -180,7 +180,7 @@ class SpokenWordTask(SequenceClassification, Task):
 
     def __init__(self, source: str = "fsdd", path: str | None = None, words: list[str] | None = None,
                  examples_per_word: int = 7, val_fraction: float = 0.15, test_fraction: float = 0.15,
-                 split_seed: int = 0, batch_size: int = 32, eval_batch_size: int = 500, train_steps: int = 3000,
+                 split_seed: int = 0, batch_size: int = 32, eval_batch_size: int = 500, epochs: int = 45,
                  **kwargs):
         require_choice("source", source, ("fsdd", "timit"))
         for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
@@ -211,27 +211,20 @@ class SpokenWordTask(SequenceClassification, Task):
         padded, lengths = pad_end([(s - mean) / std for s in sequences])
         self.input_size, self.output_size = padded.shape[2], len(self.words)
         n_train = len(self.split_indices["train"])
-        super().__init__(batch_size=batch_size, train_steps=train_steps,
+        super().__init__(batch_size=batch_size, epochs=epochs,
                          steps_per_epoch=math.ceil(n_train / batch_size), **kwargs)
         self.eval_batch_size = eval_batch_size
         self.data = {name: Batch(torch.as_tensor(padded[i], device=self.device),
                                  torch.as_tensor(labels[i], device=self.device),
                                  lengths=torch.as_tensor(lengths[i], device=self.device))
                      for name, i in self.split_indices.items()}
-        self._epoch_order: tuple[int, torch.Tensor] | None = None
+        self.sample = EpochSampler("spoken", self.data["train"].size, self)
         self.constants = {"chance_accuracy": 1.0 / self.output_size}
 
     def train_batch(self, step: int) -> Batch:
-        epoch, index = divmod(step, self.steps_per_epoch)
-        train = self.data["train"]
-        if self._epoch_order is None or self._epoch_order[0] != epoch:
-            generator = make_generator(self.device, "spoken", "train", self.seed, epoch)
-            self._epoch_order = (epoch, torch.randperm(train.size, generator=generator, device=self.device))
-        chosen = self._epoch_order[1][index * self.batch_size:(index + 1) * self.batch_size]
+        train, chosen = self.data["train"], self.sample(step)
         return Batch(train.inputs[chosen], train.targets[chosen], lengths=train.lengths[chosen])
 
     def eval_batches(self, split: str) -> list[Batch]:
         require_choice("split", split, ("val", "test"))
-        data, size = self.data[split], self.eval_batch_size
-        return [Batch(data.inputs[i:i + size], data.targets[i:i + size], lengths=data.lengths[i:i + size])
-                for i in range(0, data.size, size)]
+        return split_batches(self.data[split], self.eval_batch_size)
