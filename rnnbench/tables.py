@@ -177,18 +177,21 @@ def build_table(spec: dict, records: list[dict]) -> tuple[list[Cell], list[dict]
             rank_column([c for c in cells if c.column == column["label"]], goal, spec.get("rank_alpha", 0.05))
     index = {(c.row, c.column): c for c in cells}
     claims = []
-    def operand(side) -> tuple[float, int]:            # a cell [row, column]'s (mean, n), or a number
-        return (float(side), 1) if isinstance(side, (int, float)) else (index[tuple(side)].mean, index[tuple(side)].n)
+    def operand(side) -> float:                         # a cell [row, column]'s mean, or a number
+        return float(side) if isinstance(side, (int, float)) else index[tuple(side)].mean
 
     for claim in spec.get("claims", []):
         left, operator, right = claim["compare"]
-        (a, n_a), (b, n_b) = operand(left), operand(right)
-        if n_a == 0 or n_b == 0:
-            verdict = "not run"
-        else:
-            verdict = "holds" if OPERATORS[operator](a, b) else "does not hold"
+        a, b = operand(left), operand(right)
+        empty = [index[tuple(side)] for side in (left, right) if not isinstance(side, (int, float))
+                 and index[tuple(side)].n == 0]
         fmt = spec.get("format", ".4g")
-        ours = f"ours: {a:{fmt}} vs {b:{fmt}}" if n_a and n_b else ""
+        if not empty:
+            verdict, ours = ("holds" if OPERATORS[operator](a, b) else "does not hold"), f"ours: {a:{fmt}} vs {b:{fmt}}"
+        elif all(c.verdict == "not run" for c in empty):
+            verdict, ours = "not run", ""
+        else:                                           # runs exist, none usable (exploded, diverged, failed)
+            verdict, ours = "not measured", "; ".join(f"{c.row} ({c.column}): {c.verdict}" for c in empty)
         claims.append({"text": claim["text"], "verdict": verdict, "ours": ours})
     return cells, claims
 

@@ -54,7 +54,8 @@ def test_cells_mean_std_n_and_verdicts(records):
     assert cell["small", "A params"].mean == 40 and cell["small", "A params"].verdict == "no published value"
     assert cell["large", "A"].verdict == "diverged" and math.isnan(cell["large", "A"].mean)
     assert cell["large", "B"].verdict == "failed"
-    assert [c["verdict"] for c in claims] == ["holds", "not run"]
+    assert [c["verdict"] for c in claims] == ["holds", "not measured"]      # runs exist, none usable
+    assert claims[1]["ours"] == "large (A): diverged; large (B): failed"
 
 
 def test_missing_runs_show_as_not_run_never_blank_or_zero():
@@ -86,7 +87,7 @@ def test_exploded_runs_are_counted_and_left_out_of_the_mean(tmp_path):
     a, b = cell["small", "A"], cell["small", "B"]
     assert a.n == 2 and a.n_exploded == 1 and a.mean == pytest.approx(1.05) and a.verdict == "within"
     assert b.n == 0 and b.n_exploded == 2 and b.verdict == "exploded"
-    assert claims[0]["verdict"] == "not run"
+    assert claims[0]["verdict"] == "not measured" and claims[0]["ours"] == "small (B): exploded"   # runs, none usable
     md = tables.markdown(SPEC, cells, claims, "cpu", "")
     assert "1.050 ± 0.071 (n=2) · published 1.000 · within (1 of 3 exploded)" in md
     assert "— · published 5.000 · exploded (2 of 2 exploded)" in md
