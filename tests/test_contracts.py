@@ -42,6 +42,28 @@ def test_every_model_keeps_the_model_contract(name):
     assert type(model).extra_repr is not torch.nn.Module.extra_repr        # print(model) shows its settings
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_reset_parameters_draws_every_parameter_again(name):
+    """After training has moved every parameter, ``reset_parameters()`` restores the deterministically initialised
+    ones exactly (equal at two seeds: biases, γ = 1, T = 0, r_on) and draws the random ones again."""
+    cfg = compose_config([f"model={name}", "model.hidden_size=8", *SMALL_MODEL.get(name, []), "~paper"])
+    built = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        built.append(instantiate(cfg.model, input_size=3))
+    model, other = built
+    initial = {k: v.detach().clone() for k, v in model.named_parameters()}
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.5)
+    model.reset_parameters()
+    for key, param in model.named_parameters():
+        if torch.equal(initial[key], dict(other.named_parameters())[key]):       # a deterministic init
+            assert torch.equal(param, initial[key]), key
+        else:
+            assert not torch.equal(param, initial[key] + 0.5) and param.std() > 0, key
+
+
 def test_print_shows_the_configuration():
     from rnnbench.models.nnrnn import NNRNN
     from rnnbench.models.plstm import PhasedLSTM

@@ -22,7 +22,11 @@ NONLINEARITIES = ("tanh", "relu", "modrelu")
 class ModReLU(nn.Module):
     def __init__(self, features: int):
         super().__init__()
-        self.bias = nn.Parameter(torch.empty(features).uniform_(-0.01, 0.01))
+        self.bias = nn.Parameter(torch.empty(features))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.uniform_(self.bias, -0.01, 0.01)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sign(z) * torch.relu(z.abs() + self.bias)

@@ -57,14 +57,21 @@ class ClockworkRNN(nn.Module):
         self.clock_periods, self.module_sizes = clock_periods, module_sizes
         self.nonlinearity = nonlinearity
         self.module_offsets = [sum(module_sizes[:i]) for i in range(len(module_sizes) + 1)]
+        self.init_std = init_std
         self.input_proj = nn.Linear(input_size, hidden_size, bias=bias)
-        nn.init.normal_(self.input_proj.weight, 0.0, init_std)
-        if bias:
-            nn.init.zeros_(self.input_proj.bias)
         # Row block i: connections into module i from modules i..g−1 (itself and the slower ones).
         self.recurrent_blocks = nn.ParameterList(
-            nn.Parameter(torch.randn(size, hidden_size - offset) * init_std)
+            nn.Parameter(torch.empty(size, hidden_size - offset))
             for size, offset in zip(module_sizes, self.module_offsets[:-1], strict=True))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Weights ~ N(0, init_std²) (the paper's), biases 0."""
+        nn.init.normal_(self.input_proj.weight, 0.0, self.init_std)
+        if self.input_proj.bias is not None:
+            nn.init.zeros_(self.input_proj.bias)
+        for block in self.recurrent_blocks:
+            nn.init.normal_(block, 0.0, self.init_std)
 
     def extra_repr(self) -> str:
         return (f"hidden_size={self.hidden_size}, clock_periods={self.clock_periods}, "

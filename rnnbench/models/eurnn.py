@@ -67,7 +67,11 @@ class EURNN(RNN):
         self.register_buffer("partner", partner, persistent=False)
         self.register_buffer("angle_index", angle_index, persistent=False)
         self.register_buffer("sin_sign", sin_sign, persistent=False)
-        self.angles = nn.Parameter(torch.empty(offset).uniform_(-math.pi, math.pi))
+        self.angles = nn.Parameter(torch.empty(offset))
+        self.init_recurrent()
+
+    def init_recurrent(self) -> None:
+        nn.init.uniform_(self.angles, -math.pi, math.pi)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, style={self.style}, layers={self.layers}"

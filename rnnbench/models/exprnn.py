@@ -27,7 +27,12 @@ class SkewExponential(nn.Module):
         self.n, self.init = n, init
         self.register_buffer("rows", rows, persistent=False)
         self.register_buffer("cols", cols, persistent=False)
-        self.upper = nn.Parameter(skew_init(init, n)[rows, cols])
+        self.upper = nn.Parameter(torch.empty(len(rows)))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.upper.copy_(skew_init(self.init, self.n)[self.rows, self.cols])
 
     def extra_repr(self) -> str:
         return f"n={self.n}, init={self.init}"
@@ -45,6 +50,9 @@ class ExpRNN(RNN):
                  recurrent_init: str = "henaff"):
         super().__init__(input_size, hidden_size, nonlinearity, recurrent_init=None, bias=False)
         self.orthogonal = SkewExponential(hidden_size, recurrent_init)
+
+    def init_recurrent(self) -> None:
+        self.orthogonal.reset_parameters()
 
     def recurrent_matrix(self) -> torch.Tensor:
         return self.orthogonal()

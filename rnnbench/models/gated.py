@@ -39,18 +39,29 @@ class _VendorRecurrent(nn.Module):
         require_choice("weight_init", weight_init, WEIGHT_INITS)
         require(isinstance(hidden_bias, bool), "hidden_bias", hidden_bias, "true or false")
         self.hidden_size, self.weight_init, self.hidden_bias = hidden_size, weight_init, hidden_bias
-        self.rnn = self.kernel(input_size, hidden_size, batch_first=True)
-        if weight_init != "default":
-            bound = math.sqrt(6 / (input_size + hidden_size + self.rnn.weight_ih_l0.shape[0]))
-            for name, param in self.rnn.named_parameters():
+        self.rnn = self.kernel(input_size, hidden_size, batch_first=True)     # torch's init, then ours
+        self.init_weights()
+        if not hidden_bias:
+            self.rnn.bias_hh_l0.requires_grad_(False)
+
+    def init_weights(self) -> None:
+        if self.weight_init != "default":
+            rnn = self.rnn
+            bound = math.sqrt(6 / (rnn.input_size + self.hidden_size + rnn.weight_ih_l0.shape[0]))
+            for name, param in rnn.named_parameters():
                 if not name.startswith("weight"):
                     nn.init.zeros_(param)
-                elif weight_init == "glorot_normal":
+                elif self.weight_init == "glorot_normal":
                     nn.init.xavier_normal_(param)
                 else:
                     nn.init.uniform_(param, -bound, bound)
-        if not hidden_bias:
-            nn.init.zeros_(self.rnn.bias_hh_l0).requires_grad_(False)
+        if not self.hidden_bias:
+            nn.init.zeros_(self.rnn.bias_hh_l0)
+
+    def reset_parameters(self) -> None:
+        """Draw every parameter again from its initial distribution."""
+        self.rnn.reset_parameters()
+        self.init_weights()
 
     def extra_repr(self) -> str:
         return f"weight_init={self.weight_init}, hidden_bias={self.hidden_bias}"
@@ -68,12 +79,21 @@ class LSTM(_VendorRecurrent):
     def __init__(self, input_size: int, hidden_size: int, weight_init: str = "default", hidden_bias: bool = True,
                  forget_bias: float | None = None):
         super().__init__(input_size, hidden_size, weight_init, hidden_bias)
+        require(forget_bias is None or isinstance(forget_bias, (int, float)), "forget_bias", forget_bias,
+                "a number or null")
         self.forget_bias = forget_bias
-        if forget_bias is not None:
-            require(isinstance(forget_bias, (int, float)), "forget_bias", forget_bias, "a number or null")
-            with torch.no_grad():
-                self.rnn.bias_ih_l0[hidden_size:2 * hidden_size] = forget_bias
-                self.rnn.bias_hh_l0[hidden_size:2 * hidden_size] = 0.0
+        self.init_forget_bias()
+
+    @torch.no_grad()
+    def init_forget_bias(self) -> None:
+        if self.forget_bias is not None:
+            hidden = self.hidden_size
+            self.rnn.bias_ih_l0[hidden:2 * hidden] = self.forget_bias
+            self.rnn.bias_hh_l0[hidden:2 * hidden] = 0.0
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        self.init_forget_bias()
 
 
     def extra_repr(self) -> str:

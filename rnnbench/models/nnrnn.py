@@ -34,16 +34,27 @@ class NNRNN(RNN):
         self.delta = delta
         blocks = hidden_size // 2
         self.orthogonal = SkewExponential(hidden_size, recurrent_init)
-        self.theta = nn.Parameter(torch.empty(blocks).uniform_(0.0, 2 * math.pi))
-        self.gamma = nn.Parameter(torch.ones(blocks))
+        self.theta = nn.Parameter(torch.empty(blocks))
+        self.gamma = nn.Parameter(torch.empty(blocks))
         rows, cols = torch.tril_indices(hidden_size, hidden_size, offset=-1)
         self.register_buffer("lower_rows", rows, persistent=False)
         self.register_buffer("lower_cols", cols, persistent=False)
-        self.lower = nn.Parameter(torch.zeros(len(rows)))
+        self.lower = nn.Parameter(torch.empty(len(rows)))
+        self.init_rotations()
         # Λ's entries, block i: (2i, 2i) = γc, (2i, 2i+1) = −γs, (2i+1, 2i) = γs, (2i+1, 2i+1) = γc.
         first = torch.arange(0, hidden_size, 2)
         self.register_buffer("block_rows", torch.cat([first, first, first + 1, first + 1]), persistent=False)
         self.register_buffer("block_cols", torch.cat([first, first + 1, first, first + 1]), persistent=False)
+
+    def init_rotations(self) -> None:
+        """θ ~ U(0, 2π), γ = 1, T = 0: Λ starts orthogonal."""
+        nn.init.uniform_(self.theta, 0.0, 2 * math.pi)
+        nn.init.ones_(self.gamma)
+        nn.init.zeros_(self.lower)
+
+    def init_recurrent(self) -> None:
+        self.orthogonal.reset_parameters()
+        self.init_rotations()
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, delta={self.delta:g}"

@@ -79,25 +79,37 @@ class PhasedLSTM(nn.Module):
         self.input_proj = nn.Linear(input_size, 4 * hidden_size)
         self.recurrent = nn.Linear(hidden_size, 4 * hidden_size, bias=False)
         self.peepholes = nn.Parameter(torch.empty(3, hidden_size)) if peepholes else None
-        weights = [self.input_proj.weight, self.recurrent.weight] + ([self.peepholes] if peepholes else [])
+        self.init_settings = {"weight_std": weight_std, "input_gate_bias": input_gate_bias, "open_ratio": open_ratio,
+                     "period_range": (period_init_low, period_init_high), "shift_max": shift_max}
+        if time_gate:
+            names = ("period", "open_ratio") if time_parametrization == "raw" else ("log_period", "log_open_ratio")
+            for name in ("shift", *names):
+                setattr(self, name, nn.Parameter(torch.empty(hidden_size)))
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Weights and peepholes ~ N(0, weight_std²) (null: U(±1/√H)); biases 0 but the input gate's; time gate:
+        log τ ~ U(period_init_low, period_init_high), s ~ U(0, shift_max), r_on = open_ratio."""
+        init, hidden = self.init_settings, self.hidden_size
+        weights = [self.input_proj.weight, self.recurrent.weight] + ([self.peepholes] if self.peepholes is not None
+                                                                     else [])
         for weight in weights:
-            if weight_std is None:
-                bound = 1 / math.sqrt(hidden_size)
-                nn.init.uniform_(weight, -bound, bound)
+            if init["weight_std"] is None:
+                nn.init.uniform_(weight, -1 / math.sqrt(hidden), 1 / math.sqrt(hidden))
             else:
-                nn.init.normal_(weight, 0.0, weight_std)
-        with torch.no_grad():
-            self.input_proj.bias.zero_()[:hidden_size] = input_gate_bias
-        if not time_gate:
+                nn.init.normal_(weight, 0.0, init["weight_std"])
+        self.input_proj.bias.zero_()[:hidden] = init["input_gate_bias"]
+        if not self.has_time_gate:
             return
-        periods = torch.empty(hidden_size).uniform_(period_init_low, period_init_high)
-        self.shift = nn.Parameter(torch.empty(hidden_size).uniform_(0.0, shift_max))
-        if time_parametrization == "raw":
-            self.period = nn.Parameter(periods.exp())
-            self.open_ratio = nn.Parameter(torch.full((hidden_size,), float(open_ratio)))
+        periods = torch.empty(hidden).uniform_(*init["period_range"])
+        nn.init.uniform_(self.shift, 0.0, init["shift_max"])
+        if self.time_parametrization == "raw":
+            self.period.copy_(periods.exp())
+            self.open_ratio.fill_(float(init["open_ratio"]))
         else:
-            self.log_period = nn.Parameter(periods)
-            self.log_open_ratio = nn.Parameter(torch.full((hidden_size,), math.log(open_ratio)))
+            self.log_period.copy_(periods)
+            self.log_open_ratio.fill_(math.log(init["open_ratio"]))
 
     def extra_repr(self) -> str:
         gate = f"time_parametrization={self.time_parametrization}, leak={self.leak:g}" if self.has_time_gate \

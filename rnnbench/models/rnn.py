@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from rnnbench.config_checks import positive_int
-from rnnbench.models.activations import make_activation
+from rnnbench.models.activations import ModReLU, make_activation
 from rnnbench.models.initializers import recurrent_init as make_recurrent_init
 from rnnbench.models.recurrence import ElmanRecurrence
 
@@ -31,11 +31,27 @@ class RNN(nn.Module):
         self.hidden_size, self.nonlinearity, self.recurrent_init = hidden_size, nonlinearity, recurrent_init
         self.activation = make_activation(nonlinearity, hidden_size)
         self.input_proj = nn.Linear(input_size, hidden_size, bias=bias)
-        nn.init.kaiming_normal_(self.input_proj.weight, nonlinearity="relu")
-        if bias:
-            nn.init.zeros_(self.input_proj.bias)
+        self.init_input_proj()
         if recurrent_init is not None:  # None: a subclass supplies recurrent_matrix()
-            self.recurrent = nn.Parameter(make_recurrent_init(recurrent_init, hidden_size))
+            self.recurrent = nn.Parameter(torch.empty(hidden_size, hidden_size))
+            self.init_recurrent()
+
+    def init_input_proj(self) -> None:
+        nn.init.kaiming_normal_(self.input_proj.weight, nonlinearity="relu")
+        if self.input_proj.bias is not None:
+            nn.init.zeros_(self.input_proj.bias)
+
+    def init_recurrent(self) -> None:
+        """The recurrent parameters' initial values; a subclass with its own parametrisation overrides it."""
+        with torch.no_grad():
+            self.recurrent.copy_(make_recurrent_init(self.recurrent_init, self.hidden_size))
+
+    def reset_parameters(self) -> None:
+        """Draw every parameter again from its initial distribution."""
+        if isinstance(self.activation, ModReLU):
+            self.activation.reset_parameters()
+        self.init_input_proj()
+        self.init_recurrent()
 
     def extra_repr(self) -> str:
         init = f", recurrent_init={self.recurrent_init}" if self.recurrent_init is not None else ""
