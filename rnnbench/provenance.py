@@ -133,13 +133,23 @@ def source_files(record: dict, experiment: str, scale: str, repo: Path | None = 
 
 @cache
 def changed_files(repo: str, commit: str, files: tuple[str, ...], since: str = "HEAD") -> tuple[str, ...] | None:
-    """The ``files`` that differ between ``commit`` and ``since`` (HEAD) in ``repo``; None when git cannot tell."""
+    """The ``files`` that differ between ``commit`` and ``since`` (HEAD) in ``repo``, a YAML file only where its
+    parsed content differs (a comment changes no run); None when git cannot tell."""
     try:
-        diff = subprocess.run(["git", "-C", repo, "diff", "--name-only", commit, since, "--", *files],
+        diff = subprocess.run(["git", "-C", repo, "diff", "--name-only", "--no-renames", commit, since, "--", *files],
                               capture_output=True, text=True)
     except OSError:
         return None
-    return tuple(diff.stdout.split()) if diff.returncode == 0 else None
+    if diff.returncode != 0:
+        return None
+    return tuple(f for f in diff.stdout.split() if not f.endswith(".yaml") or parsed(repo, f, commit) != parsed(
+        repo, f, since))
+
+
+def parsed(repo: str, path: str, commit: str):
+    """A YAML file's content at ``commit`` as plain containers; None where it does not exist."""
+    text = read(Path(repo), path, commit)
+    return None if text is None else OmegaConf.to_container(OmegaConf.create(text))
 
 
 def behaviour_checks(repo: Path) -> list[dict]:
@@ -171,8 +181,9 @@ def carried_note(records: list[dict], experiment: str, scale: str, repo: Path) -
     for record in records:
         for check in checked_commit(record, experiment, scale, repo)[1]:
             counts[(check["from"][:7], check["to"][:7], check["check"])] += 1
-    return " ".join(f"{runs(n)} carried from {a} to {b} by a behaviour check ({check}: bit-identical short runs "
-                    "of every experiment's configurations at both commits)." for (a, b, check), n in counts.items())
+    return " ".join(f"{runs(n)} carried to {b} by a behaviour check: their files equal those at {a}, and short runs "
+                    f"of every experiment's configurations were bit-identical at {a} and {b} ({check})."
+                    for (a, b, check), n in counts.items())
 
 
 def runs(n: int) -> str:

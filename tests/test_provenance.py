@@ -122,9 +122,9 @@ def test_a_behaviour_check_carries_records_across_a_refactor(repo):
     assert provenance.warnings([record(first)], "audio", "cpu", root) == []
     assert provenance.checked_commit(record(first), "audio", "cpu", root) == (second, provenance.behaviour_checks(root))
     assert provenance.carried_note([record(first)], "audio", "cpu", root).startswith(
-        f"1 run carried from {first[:7]} to {second[:7]} by a behaviour check ({check}")
+        f"1 run carried to {second[:7]} by a behaviour check: their files equal those at {first[:7]}")
     commit(root, {MODEL: "a = 3\n"}, "three")
-    provenance.changed_files.cache_clear()                   # HEAD moved
+    provenance.changed_files.cache_clear(), provenance.read.cache_clear()      # HEAD moved
     [stale] = provenance.warnings([record(first)], "audio", "cpu", root)
     assert stale == f"stale: 1 run from commit {second[:7]}; changed since: {MODEL}"
 
@@ -138,3 +138,23 @@ def test_source_files_are_read_at_the_record_commit(repo):
     provenance.read.cache_clear()
     assert "rnnbench/helper.py" in provenance.source_files(record(then), "audio", "cpu", root, then)
     assert "rnnbench/helper.py" not in provenance.source_files(record(then), "audio", "cpu", root)
+
+
+def test_committed_behaviour_checks_hold_their_evidence():
+    """Every entry of results/behaviour_checks.yaml names two fixed_runs outputs, committed and identical, that
+    cover every cpu experiment (a prefix run per sweep combination)."""
+    root = Path(__file__).resolve().parents[1]
+    for check in provenance.behaviour_checks(root):
+        before, after = ((root / f"{check['check']}.{side}.txt").read_text() for side in ("before", "after"))
+        assert before == after and len(before.splitlines()) >= 50, check["check"]
+        assert all(line.split()[1] == "completed" for line in before.splitlines()), check["check"]
+
+
+def test_a_comment_in_a_config_changes_no_run(repo):
+    root, _, second = repo
+    commit(root, {"conf/paper/audio/cwrnn.yaml": "lr: 0.01   # the paper's\n"}, "comment")
+    assert provenance.warnings([record(second)], "audio", "cpu", root) == []
+    commit(root, {"conf/paper/audio/cwrnn.yaml": "lr: 0.02\n"}, "value")
+    provenance.changed_files.cache_clear(), provenance.read.cache_clear()      # HEAD moved
+    [stale] = provenance.warnings([record(second)], "audio", "cpu", root)
+    assert stale.endswith("changed since: conf/paper/audio/cwrnn.yaml")
