@@ -40,9 +40,9 @@ class AddingTask(GeneratedTask):
         targets = values[rows, first] + values[rows, second]
         return Batch(torch.stack([values, markers], -1), targets.unsqueeze(-1))
 
-    def loss(self, outputs, batch):
-        return F.mse_loss(outputs, batch.targets)
+    def criterion(self, outputs, batch, reduction):
+        return F.mse_loss(outputs, batch.targets, reduction=reduction)
 
     def metrics(self, outputs, batch):
-        squared_error = F.mse_loss(outputs, batch.targets, reduction="sum")
+        squared_error = self.criterion(outputs, batch, "sum")
         return {"loss": (squared_error, batch.size), "mse": (squared_error, batch.size)}

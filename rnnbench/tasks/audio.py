@@ -106,11 +106,11 @@ class AudioTask(Task):
     def eval_batches(self, split: str) -> list[Batch]:
         return [self.sequence]
 
-    def loss(self, outputs, batch):
-        return F.mse_loss(outputs[..., 0], batch.targets)
+    def criterion(self, outputs, batch, reduction):
+        return F.mse_loss(outputs[..., 0], batch.targets, reduction=reduction)
 
     def metrics(self, outputs, batch):
-        squared_error = F.mse_loss(outputs[..., 0], batch.targets, reduction="sum")
+        squared_error = self.criterion(outputs, batch, "sum")
         return {"loss": (squared_error, batch.targets.numel()), "mse": (squared_error, batch.targets.numel())}
 
     @torch.no_grad()

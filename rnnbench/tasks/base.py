@@ -5,7 +5,8 @@ A task owns its data on the run's device, its loss and its metrics. The trainer 
 ``train_batch(step) -> Batch``      the training batch for a global step (deterministic in (seed, step),
                                     so a resumed run sees exactly the batches it would have seen);
 ``eval_batches(split) -> Batches``  fixed validation ("val") and test ("test") batches;
-``loss(outputs, batch)``            the scalar training loss (mean over the batch);
+``loss(outputs, batch)``            the scalar training loss: ``criterion(outputs, batch, "mean")``, the same
+                                    criterion whose "sum" is the ``loss`` metric;
 ``metrics(outputs, batch)``         ``{name: (sum, count)}`` tensors, summed over eval batches;
 ``network(core)``                   encoder → core → readout head (:class:`SequenceNetwork`);
 ``report(net, run_dir)``            optional artifacts after training (plots), recorded as ``artifacts``.
@@ -92,8 +93,12 @@ class Task:
     def eval_batches(self, split: str) -> Iterable[Batch]:
         raise NotImplementedError
 
-    def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+    def criterion(self, outputs: torch.Tensor, batch: Batch, reduction: str) -> torch.Tensor:
+        """The task's loss over the batch: ``reduction`` "mean" for training, "sum" for the ``loss`` metric."""
         raise NotImplementedError
+
+    def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return self.criterion(outputs, batch, "mean")
 
     def metrics(self, outputs: torch.Tensor, batch: Batch) -> dict[str, tuple[torch.Tensor, int]]:
         raise NotImplementedError
@@ -182,10 +187,10 @@ class SequenceClassification:
 
     readout = "last"
 
-    def loss(self, outputs, batch):
-        return F.cross_entropy(outputs, batch.targets)
+    def criterion(self, outputs, batch, reduction):
+        return F.cross_entropy(outputs, batch.targets, reduction=reduction)
 
     def metrics(self, outputs, batch):
-        ce = F.cross_entropy(outputs, batch.targets, reduction="sum")
+        ce = self.criterion(outputs, batch, "sum")
         correct = (outputs.argmax(-1) == batch.targets).sum()
         return {"loss": (ce, batch.size), "accuracy": (correct, batch.size)}

@@ -42,11 +42,11 @@ class CopyTask(GeneratedTask):
         targets[:, -RECALL:] = symbols
         return Batch(F.one_hot(sequence, SYMBOLS + 2).float(), targets)
 
-    def loss(self, outputs, batch):
-        return F.cross_entropy(outputs.flatten(0, 1), batch.targets.flatten())
+    def criterion(self, outputs, batch, reduction):
+        return F.cross_entropy(outputs.flatten(0, 1), batch.targets.flatten(), reduction=reduction)
 
     def metrics(self, outputs, batch):
-        ce = F.cross_entropy(outputs.flatten(0, 1), batch.targets.flatten(), reduction="sum")
+        ce = self.criterion(outputs, batch, "sum")
         correct = (outputs[:, -RECALL:].argmax(-1) == batch.targets[:, -RECALL:]).sum()
         return {"loss": (ce, batch.targets.numel()), "accuracy": (correct, batch.size * RECALL)}
 

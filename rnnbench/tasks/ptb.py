@@ -181,11 +181,11 @@ class PTBCharTask(Task):
             self._eval[split] = [segment(matrix, i, self.bptt) for i in range(count)]
         return self._eval[split]
 
-    def loss(self, outputs, batch):
-        return F.cross_entropy(outputs.flatten(0, 1), batch.targets.flatten())
+    def criterion(self, outputs, batch, reduction):
+        return F.cross_entropy(outputs.flatten(0, 1), batch.targets.flatten(), reduction=reduction)
 
     def metrics(self, outputs, batch):
-        ce = F.cross_entropy(outputs.flatten(0, 1), batch.targets.flatten(), reduction="sum")
+        ce = self.criterion(outputs, batch, "sum")
         correct = (outputs.argmax(-1) == batch.targets).sum()
         count = batch.targets.numel()
         return {"loss": (ce, count), "bpc": (ce / LN2, count), "accuracy": (correct, count)}
