@@ -147,9 +147,16 @@ def changed_files(repo: str, commit: str, files: tuple[str, ...], since: str = "
 
 
 def parsed(repo: str, path: str, commit: str):
-    """A YAML file's content at ``commit`` as plain containers; None where it does not exist."""
+    """A YAML file's content at ``commit`` as plain containers; None where it does not exist. An experiment
+    file's ``reproduce`` node is left out: it lists and describes the sweep (a run's overrides are in its
+    record), it sets nothing in a run."""
     text = read(Path(repo), path, commit)
-    return None if text is None else OmegaConf.to_container(OmegaConf.create(text))
+    if text is None:
+        return None
+    content = OmegaConf.to_container(OmegaConf.create(text))
+    if path.startswith("conf/experiment/") and isinstance(content, dict):
+        content.pop("reproduce", None)
+    return content
 
 
 def behaviour_checks(repo: Path) -> list[dict]:

@@ -1,10 +1,10 @@
-"""Widths at a parameter budget: the hidden size that gives each model a comparable trainable-parameter count
-on a task (the whole network: encoder, recurrent core and readout head), for tables that compare models at
-equal size rather than equal width.
+"""Sizes at a parameter budget: the hidden size (or another size setting, e.g. EURNN's ``capacity``) that gives
+each model a comparable trainable-parameter count on a task (the whole network: encoder, recurrent core and
+readout head), for tables that compare models at equal size rather than equal width.
 
-The count grows with the hidden size, so a binary search over the allowed sizes (multiples of ``multiple_of``,
-which keeps CW-RNN's equal modules and nnRNN's 2×2 blocks valid) finds the size whose count is closest to the
-budget; ties go to the smaller size.
+The count grows with the size, so a binary search over the allowed sizes (multiples of ``multiple_of``, which
+keeps CW-RNN's equal modules and nnRNN's 2×2 blocks valid) finds the size whose count is closest to the budget;
+ties go to the smaller size.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ def parameter_count(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
-def width_for_budget(count_at: Callable[[int], int], budget: int, multiple_of: int = 8,
-                     largest: int = 4096) -> tuple[int, int]:
-    """The hidden size (a multiple of ``multiple_of``, at most ``largest``) whose ``count_at(size)`` is closest
-    to ``budget``, and that count; ``count_at`` must grow with the size."""
+def size_for_budget(count_at: Callable[[int], int], budget: int, multiple_of: int = 8,
+                    largest: int = 4096) -> tuple[int, int]:
+    """The size (a multiple of ``multiple_of``, at most ``largest``) whose ``count_at(size)`` is closest to
+    ``budget``, and that count; ``count_at`` must grow with the size."""
     low, high = 1, largest // multiple_of
     while low < high:                                        # the smallest size whose count reaches the budget
         middle = (low + high) // 2
@@ -36,8 +36,8 @@ def width_for_budget(count_at: Callable[[int], int], budget: int, multiple_of: i
     return best, counts[best]
 
 
-def network_count(model: DictConfig, task, hidden_size: int) -> int:
-    """Trainable parameters of ``task.network`` around ``model`` (a model config) at ``hidden_size``."""
+def network_count(model: DictConfig, task, size: int, key: str = "hidden_size") -> int:
+    """Trainable parameters of ``task.network`` around ``model`` (a model config) with ``model.<key>`` = ``size``."""
     from rnnbench.experiment import build
-    node = OmegaConf.merge(model, {"hidden_size": hidden_size})
+    node = OmegaConf.merge(model, {key: size})
     return parameter_count(task.network(build(node, "model", input_size=task.input_size)))

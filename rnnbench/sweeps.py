@@ -1,6 +1,18 @@
-"""An experiment's sweeps: ``reproduce.sweeps`` of conf/experiment/<name>/<scale>.yaml, one Hydra multirun line
-each (``key=a,b key2=c``), the single runs they expand to (the cartesian product of each line's values), and the
-directory their records go to (``hydra.sweep.dir`` of conf/records.yaml, which every experiment includes)."""
+"""An experiment's sweeps: the ``reproduce`` node of conf/experiment/<name>/<scale>.yaml.
+
+- ``sweeps``: Hydra multirun lines (``key=a,b key2=c``), each the cartesian product of its values;
+- ``matrix``: more lines, one per column × row (``common``, then the column's overrides, then the row's, or the
+  ``cells.<column>.<row>`` overrides that replace the row's in that column), for tables that give every row
+  its own setting per column (a width at a parameter budget);
+- ``search``: a learning-rate (or other) search run on every line: the ``seeds`` at each of the ``values`` of
+  ``key``, then the ``final_seeds`` at the value whose runs have the best mean ``by`` (``goal`` min | max; a
+  validation metric, never a test one). The table reads the same node (``tune_of``), so it reports the runs of
+  the setting the sweep chose.
+
+Also the single runs the lines expand to, the directory their records go to (``hydra.sweep.dir`` of
+conf/records.yaml, which every experiment includes) and each run's own directory in it (Hydra's
+``override_dirname``: the sorted overrides but the ``exclude_keys`` of conf/config.yaml, joined by commas).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +27,11 @@ def experiment_file(conf: Path, experiment: str, scale: str) -> Path:
     return Path(conf) / "experiment" / experiment / f"{scale}.yaml"
 
 
+def reproduce_node(conf: Path, experiment: str, scale: str) -> dict:
+    node = OmegaConf.load(experiment_file(conf, experiment, scale)).get("reproduce") or {}
+    return OmegaConf.to_container(node, resolve=True)
+
+
 def records_dir(root: Path, experiment: str, scale: str) -> Path:
     """``root``/results/records/<experiment>/<scale>: conf/records.yaml's ``hydra.sweep.dir`` for that experiment."""
     layout = OmegaConf.load(Path(root) / "conf" / "records.yaml")
@@ -22,8 +39,42 @@ def records_dir(root: Path, experiment: str, scale: str) -> Path:
     return Path(root) / layout.hydra.sweep.dir
 
 
+def override_key(override: str) -> str:
+    """``+variant=x`` → ``variant``, ``~paper`` → ``paper``, ``task.T=200`` → ``task.T``."""
+    return override.lstrip("+~").split("=", 1)[0]
+
+
+def run_dir(root: Path, experiment: str, scale: str, overrides: tuple[str, ...]) -> Path:
+    """The directory Hydra's multirun gives the run of these (single-valued) ``overrides``."""
+    excluded = set(OmegaConf.load(Path(root) / "conf" / "config.yaml").hydra.job.config.override_dirname.exclude_keys)
+    name = ",".join(sorted(o for o in overrides if override_key(o) not in excluded))
+    return records_dir(root, experiment, scale) / name
+
+
+def matrix_lines(matrix: dict) -> list[str]:
+    cells = matrix.get("cells") or {}
+    return [" ".join(filter(None, (matrix.get("common", ""), column, (cells.get(name) or {}).get(row_name, row))))
+            for name, column in matrix["columns"].items() for row_name, row in matrix["rows"].items()]
+
+
 def sweep_lines(conf: Path, experiment: str, scale: str) -> list[str]:
-    return list(OmegaConf.load(experiment_file(conf, experiment, scale)).reproduce.sweeps)
+    node = reproduce_node(conf, experiment, scale)
+    return list(node.get("sweeps") or []) + (matrix_lines(node["matrix"]) if node.get("matrix") else [])
+
+
+def search_of(conf: Path, experiment: str, scale: str) -> dict | None:
+    return reproduce_node(conf, experiment, scale).get("search")
+
+
+def tune_of(search: dict) -> dict:
+    """The table's ``tune`` for a sweep's ``search``: its records are read at ``config.<key>``."""
+    return {"over": f"config.{search['key']}", "by": search["by"], "goal": search.get("goal", "min"),
+            "seeds": list(search["seeds"])}
+
+
+def setting(key: str, value) -> str:
+    """One override of the searched key, written as Hydra's sweeper writes a swept value (0.001, not 1e-3)."""
+    return f"{key}={value!r}" if isinstance(value, float) else f"{key}={value}"
 
 
 def expand(line: str, first_seed_only: bool = False) -> list[tuple[str, ...]]:
@@ -31,13 +82,33 @@ def expand(line: str, first_seed_only: bool = False) -> list[tuple[str, ...]]:
     first key outermost); with ``first_seed_only``, seeds stay at their first value."""
     choices = []
     for arg in shlex.split(line):
+        if "=" not in arg:                               # a deletion such as ~paper
+            choices.append([arg])
+            continue
         key, values = arg.split("=", 1)
         values = values.split(",")
         choices.append([f"{key}={v}" for v in (values[:1] if first_seed_only and key == "seed" else values)])
     return list(itertools.product(*choices))
 
 
+def search_runs(line: str, search: dict, seeds=None) -> list[tuple[str, ...]]:
+    """The search stage of a line: each of ``seeds`` (default the search's) at each value of the searched key."""
+    return [(*run, f"seed={seed}", setting(search["key"], value)) for seed in (seeds or search["seeds"])
+            for value in search["values"] for run in expand(line)]
+
+
+def final_runs(line: str, search: dict, value) -> list[tuple[str, ...]]:
+    return [(*run, f"seed={seed}", setting(search["key"], value)) for seed in search["final_seeds"]
+            for run in expand(line)]
+
+
 def runs(conf: Path, experiment: str, scale: str, first_seed_only: bool = False) -> list[tuple[str, ...]]:
-    """Every run of the experiment's sweeps as the overrides ``scripts/reproduce.py`` passes to ``run.py``."""
-    return [(f"+experiment={experiment}/{scale}", *combination)
-            for line in sweep_lines(conf, experiment, scale) for combination in expand(line, first_seed_only)]
+    """Every run of the experiment's sweeps as the overrides ``scripts/reproduce.py`` passes to ``run.py``; for a
+    ``search``, its search stage (the final seeds' setting is known only once that stage has run)."""
+    search, prefix = search_of(conf, experiment, scale), f"+experiment={experiment}/{scale}"
+    if search:
+        seeds = search["seeds"][:1] if first_seed_only else None
+        return [(prefix, *run) for line in sweep_lines(conf, experiment, scale)
+                for run in search_runs(line, search, seeds)]
+    return [(prefix, *combination) for line in sweep_lines(conf, experiment, scale)
+            for combination in expand(line, first_seed_only)]

@@ -14,7 +14,9 @@ runs are counted beside it, so one bad seed cannot silently dominate the mean.
 
 A cell (or its column, or the spec) may ``tune`` a setting: ``{over: config.optimizer.lr, by: best.val/loss,
 goal: min}`` reports the runs of the setting with the best validation mean (a search the sweep runs, the test split
-never consulted). ``rank: min | max`` marks each column's best cell and the cells a Welch t-test cannot tell from it.
+never consulted; ``seeds: [0]`` lets only those seeds decide). A table whose experiment has a ``reproduce.search``
+tunes by it (rnnbench.sweeps.tune_of). ``rank: min | max`` marks each column's best cell and the cells a Welch
+t-test cannot tell from it.
 
 A spec's ``scales`` maps a scale (``cpu``) to the keys that differ in that scale's table (e.g. its own columns
 and cells at a reduced width); with ``tolerance: null`` there, the published values are shown as the reference
@@ -100,11 +102,14 @@ def usable(records: list[dict]) -> list[dict]:
 def tuned(records: list[dict], tune: dict) -> tuple[object, list[dict], int]:
     """The records of the best setting of ``tune["over"]`` (a dotted path, e.g. ``config.optimizer.lr``): the
     setting whose usable runs have the best mean ``tune["by"]`` (``goal`` min or max; e.g. ``best.val/loss``, never
-    a test metric); with the setting and the number of settings searched. No usable run: (None, records, n)."""
+    a test metric); with the setting and the number of settings searched. With ``tune["seeds"]``, only those
+    seeds' runs decide (a search run on seed 0, the other seeds run at the chosen setting only: see
+    rnnbench.sweeps). No usable run: (None, records, n)."""
     settings = sorted({repr(lookup(r, tune["over"])): lookup(r, tune["over"]) for r in records}.items())
+    deciding = [r for r in usable(records) if "seeds" not in tune or r.get("seed") in tune["seeds"]]
     scores = {}
     for key, _ in settings:
-        values = [v for v in (read_value(r, tune["by"]) for r in usable(records)
+        values = [v for v in (read_value(r, tune["by"]) for r in deciding
                               if repr(lookup(r, tune["over"])) == key) if v is not None]
         if values:
             scores[key] = float(np.mean(values))

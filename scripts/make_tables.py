@@ -53,6 +53,11 @@ def main() -> int:
         name = spec_path.stem
         for scale in SCALES:
             spec = tables.load_spec(spec_path, scale)
+            experiment = spec.get("experiment", name)
+            if sweeps.experiment_file(ROOT / "conf", experiment, scale).exists() and "tune" not in spec:
+                search = sweeps.search_of(ROOT / "conf", experiment, scale)
+                if search:                                     # the table reports the setting the sweep chose
+                    spec["tune"] = sweeps.tune_of(search)
             records_dir = sweeps.records_dir(ROOT, spec.get("experiment", name), scale)
             if scale != "cpu" and not records_dir.exists():
                 continue

@@ -10,7 +10,7 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from rnnbench import tables
+from rnnbench import sweeps, tables
 from rnnbench.records import write_record
 
 from conftest import CONF, ROOT, TINY, compose_config, run_cli
@@ -162,9 +162,8 @@ def test_experiment_configs_compose(path):
     name = f"{path.parent.name}/{path.stem}"
     cfg = compose_config([f"+experiment={name}"])
     assert cfg.trainer.progress is False
-    for sweep in OmegaConf.load(path).reproduce.sweeps:
-        first = [arg.split("=")[0] + "=" + arg.split("=")[1].split(",")[0] for arg in sweep.split()]
-        compose_config([f"+experiment={name}", *first])
+    for line in sweeps.sweep_lines(CONF, path.parent.name, path.stem):    # each line's first run
+        compose_config([f"+experiment={name}", *sweeps.expand(line, first_seed_only=True)[0]])
 
 
 def test_make_tables_regenerates_committed_results(tmp_path):
@@ -268,3 +267,21 @@ def test_rank_marks_the_best_and_the_rows_a_welch_test_cannot_tell_from_it(tmp_p
     assert stats.ttest_ind(samples["c"], samples["a"], equal_var=False).pvalue < 0.05
     page = tables.markdown(spec, cells, [], "cpu", "")
     assert "**1.000 ± 0.100 (n=3)** best" in page and "≈ best" in page and "Welch t-test" in page
+
+
+def test_a_seed_zero_search_decides_the_setting_and_the_cell_reports_all_its_seeds(tmp_path):
+    """The sweep searched on seed 0 and ran seeds 1 and 2 at its choice; their better validation losses at that
+    setting must not sway the choice (the other settings have no seeds 1 and 2)."""
+    tuned_record(tmp_path, "a0", 1e-3, 1.0, 5.0, seed=0)
+    tuned_record(tmp_path, "b0", 1e-2, 1.5, 5.0, seed=0)
+    for seed in (1, 2):
+        tuned_record(tmp_path, f"b{seed}", 1e-2, 0.1, 7.0, seed=seed)        # seeds 1-2 at the losing setting
+        tuned_record(tmp_path, f"a{seed}", 1e-3, 1.1, 3.0, seed=seed)
+    spec = {"title": "t", "source": "s", "metric": "best.test/loss", "format": ".2f",
+            "tune": {"over": "config.optimizer.lr", "by": "best.val/loss", "goal": "min", "seeds": [0]},
+            "columns": [{"label": "A"}], "rows": [{"label": "a", "select": {"model": "a"}}]}
+    [cell], _ = tables.build_table(spec, tables.load_records(tmp_path))
+    assert cell.tuning == "lr 0.001 of 2 by val/loss" and cell.n == 3 and cell.values == [5.0, 3.0, 3.0]
+    del spec["tune"]["seeds"]                                                  # all seeds: the biased choice
+    [cell], _ = tables.build_table(spec, tables.load_records(tmp_path))
+    assert cell.tuning == "lr 0.01 of 2 by val/loss"

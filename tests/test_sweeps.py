@@ -1,0 +1,48 @@
+"""An experiment's sweep lines, its search stage and the run directories (rnnbench.sweeps)."""
+
+from omegaconf import OmegaConf
+
+from rnnbench import sweeps
+
+from conftest import CONF, ROOT
+
+SEARCH = {"key": "optimizer.lr", "values": [3.0e-4, 1.0e-3], "by": "best.val/loss", "goal": "min",
+          "seeds": [0], "final_seeds": [1, 2]}
+
+
+def test_run_dir_is_hydras_override_dirname_of_a_committed_record():
+    run = ("+experiment=psmnist/cpu", "seed=2", "task.permute=False", "model=lstm", "device=cpu", "threads=1")
+    path = sweeps.run_dir(ROOT, "psmnist", "cpu", run)      # excluded keys (experiment, device, threads) left out
+    assert path == ROOT / "results/records/psmnist/cpu/model=lstm,seed=2,task.permute=False"
+    assert (path / "result.json").exists()
+    assert sweeps.run_dir(ROOT, "x", "cpu", ("~paper", "model=a", "+variant=v")).name == "+variant=v,model=a,~paper"
+
+
+def test_a_matrix_gives_one_line_per_column_and_row_with_cell_replacements():
+    matrix = {"common": "~paper", "columns": {"c1": "task=a", "c2": "task=b"},
+              "rows": {"r1": "model=x model.hidden_size=8", "r2": "model=y"},
+              "cells": {"c2": {"r1": "model=x model.hidden_size=4"}}}
+    assert sweeps.matrix_lines(matrix) == ["~paper task=a model=x model.hidden_size=8", "~paper task=a model=y",
+                                           "~paper task=b model=x model.hidden_size=4", "~paper task=b model=y"]
+
+
+def test_search_runs_every_value_on_the_search_seeds_and_the_final_seeds_at_one_value():
+    assert sweeps.search_runs("~paper model=a,b", SEARCH) == [
+        ("~paper", "model=a", "seed=0", "optimizer.lr=0.0003"), ("~paper", "model=b", "seed=0", "optimizer.lr=0.0003"),
+        ("~paper", "model=a", "seed=0", "optimizer.lr=0.001"), ("~paper", "model=b", "seed=0", "optimizer.lr=0.001")]
+    assert sweeps.final_runs("model=a", SEARCH, 0.001) == [("model=a", "seed=1", "optimizer.lr=0.001"),
+                                                          ("model=a", "seed=2", "optimizer.lr=0.001")]
+    assert sweeps.tune_of(SEARCH) == {"over": "config.optimizer.lr", "by": "best.val/loss", "goal": "min",
+                                      "seeds": [0]}
+
+
+def test_the_cross_experiment_covers_every_model_on_every_column_with_a_search():
+    node = OmegaConf.to_container(OmegaConf.load(CONF / "experiment/cross/cpu.yaml").reproduce)
+    lines = sweeps.sweep_lines(CONF, "cross", "cpu")
+    models = sorted(p.stem for p in CONF.glob("model/*.yaml") if p.stem != "lstm_peephole")
+    assert sorted(node["matrix"]["rows"]) == models
+    assert len(lines) == len(node["matrix"]["columns"]) * len(models) == len(set(lines))
+    runs = sweeps.runs(CONF, "cross", "cpu")
+    assert len(runs) == len(lines) * len(node["search"]["values"])
+    assert all("seed=0" in run and run[0] == "+experiment=cross/cpu" for run in runs)
+    assert all(len(sweeps.run_dir(ROOT, "cross", "cpu", run).name) < 255 for run in runs)
