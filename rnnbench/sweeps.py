@@ -45,9 +45,10 @@ def override_key(override: str) -> str:
 
 
 def run_dir(root: Path, experiment: str, scale: str, overrides: tuple[str, ...]) -> Path:
-    """The directory Hydra's multirun gives the run of these (single-valued) ``overrides``."""
+    """The directory Hydra's multirun gives the run of these (single-valued) ``overrides`` (its sweeper writes a
+    deletion ``~paper`` as ``~paper=null``)."""
     excluded = set(OmegaConf.load(Path(root) / "conf" / "config.yaml").hydra.job.config.override_dirname.exclude_keys)
-    name = ",".join(sorted(o for o in overrides if override_key(o) not in excluded))
+    name = ",".join(sorted(o if "=" in o else f"{o}=null" for o in overrides if override_key(o) not in excluded))
     return records_dir(root, experiment, scale) / name
 
 
