@@ -53,3 +53,34 @@ def learning_curves(cells, metric: str, title: str, out: Path, log_scale: bool =
     fig.savefig(out, dpi=110, metadata={"Software": None})
     plt.close(fig)
     return out
+
+
+def rank_chart(cells, rows: list[str], columns: dict[str, str], title: str, out: Path) -> Path | None:
+    """Each row's rank per column (1 = the best mean; ``columns`` maps a label to its goal, min | max), as a
+    heat map with the rank written in each cell, ``≈`` before it where a cell is marked tied with the best, and
+    ``–`` where the cell has no usable run."""
+    ranks = np.full((len(rows), len(columns)), np.nan)
+    labels = [["–"] * len(columns) for _ in rows]
+    for j, (column, goal) in enumerate(columns.items()):
+        measured = sorted((c for c in cells if c.column == column and c.n),
+                          key=lambda c: c.mean if goal == "min" else -c.mean)
+        for rank, cell in enumerate(measured, start=1):
+            i = rows.index(cell.row)
+            ranks[i, j] = rank
+            labels[i][j] = ("≈" if cell.mark == "tied" else "") + str(rank)
+    if np.isnan(ranks).all():
+        return None
+    fig, ax = plt.subplots(figsize=(1.3 * len(columns) + 2.5, 0.45 * len(rows) + 1.8))
+    ax.imshow(ranks, cmap="viridis_r", vmin=1, vmax=len(rows), aspect="auto")
+    for i, row in enumerate(labels):
+        for j, text in enumerate(row):
+            ax.text(j, i, text, ha="center", va="center", fontsize=9,
+                    color="white" if not np.isnan(ranks[i, j]) and ranks[i, j] > len(rows) / 2 else "black")
+    ax.set_xticks(range(len(columns)), list(columns), rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return out

@@ -280,6 +280,8 @@ def markdown(spec: dict, cells: list[Cell], claims: list[dict], scale: str, note
     lines += [f"| {label} | " + " | ".join(texts) + " |" for label, texts in rows]
     if spec.get("notes"):
         lines += [""] + [f"Note: {note}" for note in spec["notes"]]
+    if spec.get("summary") and any(c.n for c in cells):
+        lines += ["", "What it shows: " + " ".join(spec["summary"].split())]
     if claims:
         lines += ["", "Claims of the paper, checked on our runs:", ""]
         lines += [f"- {c['text']}: **{c['verdict']}**" + (f" ({c['ours']})" if c["ours"] else "") for c in claims]

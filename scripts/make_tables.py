@@ -9,6 +9,7 @@ across a refactor by a behaviour check (results/behaviour_checks.yaml) are named
 """
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from rnnbench import provenance, sweeps, tables
-from rnnbench.plots import learning_curves
+from rnnbench.plots import learning_curves, rank_chart
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -39,6 +40,32 @@ def reproduce_lines(experiment: str, scale: str) -> list[str]:
         lines.append(f"Paper scale: not run; `make reproduce TABLE={experiment} SCALE=paper` fills it "
                      f"({scale_note(experiment, 'paper')})")
     return lines
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def write_figures(spec: dict, cells: list, scale: str, out: Path, stem: str) -> list[tuple[str, Path]]:
+    """The table's figures as (link label, path): its learning curves (``curve``: one figure; with
+    ``curves_per_column: true``, one per column, each at the column's own ``curve`` metric and named after it),
+    and with ranked columns a rank chart of every row per column."""
+    columns = tables.normalise_columns(spec)
+    title = f"{spec['title']} ({scale})"
+    if spec.get("curves_per_column"):
+        drawn = [(column["label"], learning_curves(
+            [c for c in cells if c.column == column["label"]], column.get("curve", spec.get("curve")),
+            f"{column['label']} ({scale})", out / f"{stem}_{slug(column['label'])}.png",
+            column.get("curve_log", spec.get("curve_log", False)))) for column in columns]
+    else:
+        drawn = [("curves", learning_curves(cells, spec["curve"], title, out / f"{stem}.png",
+                                            spec.get("curve_log", False)) if spec.get("curve") else None)]
+    goals = {c["label"]: c.get("rank", spec.get("rank")) for c in columns if c.get("rank", spec.get("rank"))}
+    if goals:
+        drawn.append(("ranks", rank_chart(cells, [r["label"] for r in spec["rows"]], goals,
+                                          f"rank per column, 1 = best; ≈: tied with the best (Welch) — {scale}",
+                                          out / f"{stem}_ranks.png")))
+    return [(label, path) for label, path in drawn if path]
 
 
 def main() -> int:
@@ -76,15 +103,14 @@ def main() -> int:
                                                             reproduce_lines(spec.get("experiment", name), scale)))
             (out / f"{stem}.tex").write_text(tables.latex(spec, cells, scale))
             pd.DataFrame(tables.csv_rows(cells)).to_csv(out / f"{stem}.csv", index=False)
-            figure = None
-            if spec.get("curve"):
-                figure = learning_curves(cells, spec["curve"], f"{spec['title']} ({scale})",
-                                         out_root / "figures" / f"{stem}.png", spec.get("curve_log", False))
+            figures = write_figures(spec, cells, scale, out_root / "figures", stem)
             wall = tables.wall_time(records)
             index.append(f"- [{spec['title']}](tables/{stem}.md) — {scale} scale, {len(records)} runs"
                          + (f", sweep wall time {tables.duration(wall)} (≈ {tables.duration(wall / PARALLEL_JOBS)}"
                             " elapsed)" if records else "")
-                         + (f", [curves](figures/{stem}.png)" if figure else ""))
+                         + "".join(f", [{label}](figures/{path.name})" for label, path in figures))
+            if spec.get("summary") and records:                # prose written from these runs' numbers
+                index += ["", "  " + " ".join(spec["summary"].split()), ""]
             revisions = provenance.describe(provenance.revisions(records)) or "none"
             print(f"{stem}: {len(records)} runs from code revisions {revisions}, "
                   f"{sum(c.verdict == 'not run' for c in cells)} cells not run")

@@ -4,7 +4,7 @@ from omegaconf import OmegaConf
 
 from rnnbench import sweeps
 
-from conftest import CONF, ROOT
+from conftest import CONF, ROOT, TINY, run_cli
 
 SEARCH = {"key": "optimizer.lr", "values": [3.0e-4, 1.0e-3], "by": "best.val/loss", "goal": "min",
           "seeds": [0], "final_seeds": [1, 2]}
@@ -46,3 +46,15 @@ def test_the_cross_experiment_covers_every_model_on_every_column_with_a_search()
     assert len(runs) == len(lines) * len(node["search"]["values"])
     assert all("seed=0" in run and run[0] == "+experiment=cross/cpu" for run in runs)
     assert all(len(sweeps.run_dir(ROOT, "cross", "cpu", run).name) < 255 for run in runs)
+
+
+def test_run_dir_is_where_a_hydra_multirun_writes_the_record(tmp_path):
+    """One multirun with a deletion, a swept float and an excluded key; each record lies where run_dir says
+    (reproduce.py finds a line's search runs there)."""
+    line = ["~paper", "model=rnn", "model.hidden_size=8", "task.T=5", "task.eval_size=20", *TINY]
+    args = ["-m", *line, "optimizer.lr=3e-4,0.001", "seed=0", f"hydra.sweep.dir={tmp_path}"]
+    assert run_cli(args).returncode == 0
+    made = sorted(p.parent.name for p in tmp_path.rglob("result.json"))
+    expected = sorted(sweeps.run_dir(ROOT, "x", "cpu", (*line, "seed=0", sweeps.setting("optimizer.lr", v))).name
+                      for v in (3.0e-4, 1.0e-3))
+    assert made == expected and "optimizer.lr=0.0003" in made[0] + made[1]

@@ -285,3 +285,12 @@ def test_a_seed_zero_search_decides_the_setting_and_the_cell_reports_all_its_see
     del spec["tune"]["seeds"]                                                  # all seeds: the biased choice
     [cell], _ = tables.build_table(spec, tables.load_records(tmp_path))
     assert cell.tuning == "lr 0.01 of 2 by val/loss"
+
+
+def test_reproduce_dry_run_lists_a_search_then_the_final_seeds_per_line():
+    out = subprocess.run([sys.executable, str(ROOT / "scripts/reproduce.py"), "cross", "cpu", "--dry-run"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    commands = [line for line in out.splitlines() if line.startswith("$ ")]
+    lines = sweeps.sweep_lines(CONF, "cross", "cpu")
+    assert len(commands) == 3 * len(lines) and all("seed=0" in c and "hydra/launcher=basic" in c for c in commands)
+    assert out.count("# then seeds [1, 2] at the best optimizer.lr by best.val/loss") == len(lines)
