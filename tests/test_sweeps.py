@@ -15,7 +15,8 @@ def test_run_dir_is_hydras_override_dirname_of_a_committed_record():
     path = sweeps.run_dir(ROOT, "psmnist", "cpu", run)      # excluded keys (experiment, device, threads) left out
     assert path == ROOT / "results/records/psmnist/cpu/model=lstm,seed=2,task.permute=False"
     assert (path / "result.json").exists()
-    assert sweeps.run_dir(ROOT, "x", "cpu", ("~paper", "model=a", "+variant=v")).name == "+variant=v,model=a,~paper=null"
+    deletion = sweeps.run_dir(ROOT, "x", "cpu", ("~paper", "model=a", "+variant=v"))
+    assert deletion.name == "+variant=v,model=a,~paper=null"
 
 
 def test_a_matrix_gives_one_line_per_column_and_row_with_cell_replacements():
