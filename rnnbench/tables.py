@@ -205,9 +205,11 @@ def format_value(value: float | None, fmt: str) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:{fmt}}"
 
 
-def cell_text(cell: Cell, fmt: str) -> str:
+def cell_text(cell: Cell, fmt: str, count_exploded: bool = False) -> str:
+    """A cell's text; its exploded runs are counted when there are any, or always with ``count_exploded``."""
     ours = f"{format_value(cell.mean, fmt)} ± {format_value(cell.std, fmt)} (n={cell.n})" if cell.n else "—"
-    extra = [f"{cell.n_exploded} of {len(cell.run_dirs)} exploded"] if cell.n_exploded else []
+    exploded = cell.n_exploded or (count_exploded and cell.run_dirs)
+    extra = [f"{cell.n_exploded} of {len(cell.run_dirs)} exploded"] if exploded else []
     if cell.n and (cell.n_diverged or cell.n_failed):
         extra.append(f"+{cell.n_diverged} diverged, {cell.n_failed} failed")
     if cell.n_capped:
@@ -244,14 +246,14 @@ def runs_line(records: list[dict]) -> str:
 
 def table_rows(spec: dict, cells: list[Cell]) -> tuple[list[str], list[tuple[str, list[str]]]]:
     """Column headers and each row's label and cell texts; with ``exploded_column: true`` in the spec, a last
-    column counts the row's exploded runs (k of n)."""
+    column counts the row's exploded runs (k of n); with ``exploded_column: cell``, every cell counts its own."""
     formats = column_formats(spec)
-    headers = list(formats) + (["exploded runs"] if spec.get("exploded_column") else [])
+    headers = list(formats) + (["exploded runs"] if spec.get("exploded_column") is True else [])
     rows = []
     for row in spec["rows"]:
         row_cells = [c for c in cells if c.row == row["label"]]
-        texts = [cell_text(c, formats[c.column]) for c in row_cells]
-        if spec.get("exploded_column"):
+        texts = [cell_text(c, formats[c.column], spec.get("exploded_column") == "cell") for c in row_cells]
+        if spec.get("exploded_column") is True:
             texts.append(f"{max(c.n_exploded for c in row_cells)} of {max(len(c.run_dirs) for c in row_cells)}")
         rows.append((row["label"], texts))
     return headers, rows

@@ -1,5 +1,6 @@
 """Tables from records (synthetic), table/experiment configs, make_tables reproducibility, sweep skipping."""
 
+import dataclasses
 import filecmp
 import json
 import math
@@ -208,6 +209,12 @@ def test_exploded_column_counts_each_rows_exploded_runs(tmp_path):
     assert headers[-1] == "exploded runs" and rows[0][0] == "small" and rows[0][1][-1] == "1 of 2"
     assert "| small |" in tables.markdown(spec, cells, claims, "cpu", "")
     assert "1 of 2 \\\\" in tables.latex(spec, cells, "cpu")
+    spec["exploded_column"] = "cell"                        # no extra column; every run cell counts, 0 included
+    headers, rows = tables.table_rows(spec, cells)
+    assert "exploded runs" not in headers and "(1 of 2 exploded)" in rows[0][1][0]
+    calm = dataclasses.replace(cells[0], n_exploded=0)
+    assert "(0 of 2 exploded)" in tables.cell_text(calm, ".3f", count_exploded=True)
+    assert "exploded" not in tables.cell_text(calm, ".3f")
 
 
 def test_a_scale_replaces_keys_and_a_null_tolerance_shows_published_values_unjudged(tmp_path, records):
