@@ -148,6 +148,9 @@ def build_cell(records: list[dict], row: dict, column: dict, spec: dict) -> Cell
                    "within" if within(mean, published, tolerance) else "outside")
     tuning = (f"{tune['over'].rsplit('.', 1)[-1]} {setting} of {n_settings} by {tune['by'].rsplit('.', 1)[-1]}"
               if tune and setting is not None else "")
+    grid = sorted(v for v in {lookup(r, tune["over"]) for r in searched} if isinstance(v, (int, float))) if tune else []
+    if tuning and len(grid) > 2 and setting in (grid[0], grid[-1]):
+        tuning += ", at the grid's edge"                # the best may lie outside the searched range
     return Cell(row["label"], column["label"], mean, std, len(values), n_exploded, n_diverged, n_failed, n_capped,
                 published, verdict, sorted(r["run_dir"] for r in chosen), values, tuning)
 

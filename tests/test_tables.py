@@ -250,8 +250,8 @@ def test_tune_reports_the_setting_with_the_best_validation_mean_never_the_test(t
             "tune": {"over": "config.optimizer.lr", "by": "best.val/loss", "goal": "min"},
             "columns": [{"label": "A"}], "rows": [{"label": "a", "select": {"model": "a"}}]}
     [cell], _ = tables.build_table(spec, tables.load_records(tmp_path))
-    assert cell.n == 2 and cell.mean == 9.0 and cell.tuning == "lr 0.001 of 3 by val/loss"
-    assert "(lr 0.001 of 3 by val/loss)" in tables.cell_text(cell, ".2f")
+    assert cell.n == 2 and cell.mean == 9.0 and cell.tuning == "lr 0.001 of 3 by val/loss, at the grid's edge"
+    assert "(lr 0.001 of 3 by val/loss, at the grid's edge)" in tables.cell_text(cell, ".2f")
 
 
 def test_rank_marks_the_best_and_the_rows_a_welch_test_cannot_tell_from_it(tmp_path):
@@ -292,6 +292,13 @@ def test_a_seed_zero_search_decides_the_setting_and_the_cell_reports_all_its_see
     del spec["tune"]["seeds"]                                                  # all seeds: the biased choice
     [cell], _ = tables.build_table(spec, tables.load_records(tmp_path))
     assert cell.tuning == "lr 0.01 of 2 by val/loss"
+    spec["tune"]["seeds"] = [0]
+    tuned_record(tmp_path, "c0", 1e-4, 2.0, 5.0, seed=0)                      # a third setting: 1e-3 is inside
+    [cell], _ = tables.build_table(spec, tables.load_records(tmp_path))
+    assert cell.tuning == "lr 0.001 of 3 by val/loss"
+    tuned_record(tmp_path, "c0", 1e-4, 0.5, 5.0, seed=0)                      # now the smallest wins
+    [cell], _ = tables.build_table(spec, tables.load_records(tmp_path))
+    assert cell.tuning == "lr 0.0001 of 3 by val/loss, at the grid's edge"
 
 
 def test_reproduce_dry_run_lists_a_search_then_the_final_seeds_per_line():
