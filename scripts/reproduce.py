@@ -73,8 +73,9 @@ def run_all(name: str, scale: str, jobs: int, extra: list[str], dry_run: bool) -
                     print(f"# then seeds {search['final_seeds']} at the best {search['key']} by {search['by']}")
                     continue
                 value = chosen(name, scale, search, line)
-                print(f"# {line}: {search['key']}={value!r} (best mean {search['by']}; None: search unfinished "
-                      "or unusable here)", flush=True)
+                print(f"# {line}: " + (f"{search['key']}={value!r}, the best mean {search['by']} of its search"
+                                       if value is not None else f"no {search['key']} chosen here (a search run "
+                                       "is still running in another sweep, or none is usable)"), flush=True)
                 if value is not None:
                     queue.extendleft(reversed([(None, run) for run in sweeps.final_runs(line, search, value)]))
     return failed
