@@ -29,6 +29,7 @@ def seed_curves(run_dirs: list[str], metric: str) -> pd.DataFrame | None:
 def learning_curves(cells, metric: str, title: str, out: Path, log_scale: bool = False) -> Path | None:
     fig, ax = plt.subplots(figsize=(10, 4.2))
     drawn, seen = False, set()
+    one_column = len({cell.column for cell in cells}) == 1          # a column's figure: its rows name the lines
     for cell in cells:
         runs = tuple(cell.run_dirs)
         curves = None if runs in seen else seed_curves(cell.run_dirs, metric)
@@ -36,7 +37,8 @@ def learning_curves(cells, metric: str, title: str, out: Path, log_scale: bool =
         if curves is None:
             continue
         steps, values = curves.index.to_numpy(), curves.to_numpy()
-        line, = ax.plot(steps, np.nanmean(values, axis=1), label=f"{cell.row} · {cell.column} (n={curves.shape[1]})")
+        name = cell.row if one_column else f"{cell.row} · {cell.column}"
+        line, = ax.plot(steps, np.nanmean(values, axis=1), label=f"{name} (n={curves.shape[1]})")
         ax.fill_between(steps, np.nanmin(values, axis=1), np.nanmax(values, axis=1), color=line.get_color(),
                         alpha=0.2, linewidth=0)
         drawn = True
