@@ -30,6 +30,7 @@ least one exploded / diverged / failed one).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,7 +167,9 @@ def rank_column(cells: list[Cell], goal: str, alpha: float) -> None:
     best.mark = "best"
     for cell in ranked:
         if cell is not best and cell.n > 1 and best.n > 1:
-            p_value = stats.ttest_ind(cell.values, best.values, equal_var=False).pvalue
+            with warnings.catch_warnings():          # near-identical samples: scipy warns, the p is still right
+                warnings.simplefilter("ignore", RuntimeWarning)
+                p_value = stats.ttest_ind(cell.values, best.values, equal_var=False).pvalue
             if not p_value < alpha:                       # a NaN p (two constant samples) cannot separate them
                 cell.mark = "tied"
 
