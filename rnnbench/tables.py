@@ -167,7 +167,7 @@ def rank_column(cells: list[Cell], goal: str, alpha: float) -> None:
     best.mark = "best"
     for cell in ranked:
         if cell is not best and cell.n > 1 and best.n > 1:
-            with warnings.catch_warnings():          # near-identical samples: scipy warns, the p is still right
+            with warnings.catch_warnings():          # near-identical samples: scipy warns of precision loss
                 warnings.simplefilter("ignore", RuntimeWarning)
                 p_value = stats.ttest_ind(cell.values, best.values, equal_var=False).pvalue
             if not p_value < alpha:                       # a NaN p (two constant samples) cannot separate them
