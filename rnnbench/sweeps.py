@@ -20,6 +20,7 @@ import itertools
 import shlex
 from pathlib import Path
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 
@@ -39,16 +40,13 @@ def records_dir(root: Path, experiment: str, scale: str) -> Path:
     return Path(root) / layout.hydra.sweep.dir
 
 
-def override_key(override: str) -> str:
-    """``+variant=x`` → ``variant``, ``~paper`` → ``paper``, ``task.T=200`` → ``task.T``."""
-    return override.lstrip("+~").split("=", 1)[0]
-
-
 def run_dir(root: Path, experiment: str, scale: str, overrides: tuple[str, ...]) -> Path:
-    """The directory Hydra's multirun gives the run of these (single-valued) ``overrides`` (its sweeper writes a
-    deletion ``~paper`` as ``~paper=null``)."""
+    """The directory Hydra's multirun gives the run of these (single-valued) ``overrides``: its sweeper writes
+    each one back from the parsed value (``true`` → ``True``, ``3e-4`` → ``0.0003``, ``~paper`` → ``~paper=null``)."""
     excluded = set(OmegaConf.load(Path(root) / "conf" / "config.yaml").hydra.job.config.override_dirname.exclude_keys)
-    name = ",".join(sorted(o if "=" in o else f"{o}=null" for o in overrides if override_key(o) not in excluded))
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    name = ",".join(sorted(f"{o.get_key_element()}={o.get_value_element_as_str()}" for o in parsed
+                           if o.key_or_group not in excluded))
     return records_dir(root, experiment, scale) / name
 
 

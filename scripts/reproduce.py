@@ -5,7 +5,8 @@ conf/experiment/<experiment>/<scale>.yaml holds the common settings and, under `
 runs first, and a line's final seeds start, ahead of the remaining search runs, as soon as its search has
 finished and chosen its setting. Each run is one `run.py -m` call with single values, so its record goes where a
 Hydra multirun puts it: results/records/<experiment>/<scale>/<overrides>/. Runs already ``completed`` are skipped
-and interrupted ones resume, so re-running after an interruption finishes the sweep.
+(without starting a process, unless ``skip_completed=false`` is passed) and interrupted ones resume, so
+re-running after an interruption finishes the sweep.
 
     python scripts/reproduce.py copy cpu [--jobs 2] [--dry-run]
     python scripts/reproduce.py all cpu
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from rnnbench import sweeps, tables
 from rnnbench.experiment import LOCKED_EXIT
+from rnnbench.records import read_record
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -34,6 +36,11 @@ def experiments(scale: str) -> list[str]:
 def command(name: str, scale: str, run: tuple[str, ...], extra: list[str]) -> list[str]:
     return [sys.executable, str(ROOT / "run.py"), "-m", f"+experiment={name}/{scale}", "hydra/launcher=basic",
             *run, *extra]
+
+
+def completed(run_dir: Path) -> bool:
+    record = read_record(run_dir)
+    return record is not None and record.get("status") == "completed"
 
 
 def chosen(name: str, scale: str, search: dict, line: str):
@@ -50,17 +57,18 @@ def chosen(name: str, scale: str, search: dict, line: str):
 def run_all(name: str, scale: str, jobs: int, extra: list[str], dry_run: bool) -> int:
     """Every run of the experiment, ``jobs`` at a time; returns the number that exited non-zero."""
     search, lines = sweeps.search_of(CONF, name, scale), sweeps.sweep_lines(CONF, name, scale)
-    queue = collections.deque((None, run) for run in sweeps.runs(CONF, name, scale)) if not search else \
+    queue = collections.deque((None, run) for line in lines for run in sweeps.expand(line)) if not search else \
         collections.deque((line, run) for line in lines for run in sweeps.search_runs(line, search))
     waiting = collections.Counter(line for line, _ in queue if line is not None)
-    running, failed = [], 0
+    running, failed, reuse = [], 0, "skip_completed=false" not in extra
     while queue or running:
         while queue and len(running) < jobs:
             line, run = queue.popleft()
             cmd = command(name, scale, run, extra)
             print("$", shlex.join(cmd[1:]), flush=True)
-            running.append((line, None if dry_run else subprocess.Popen(cmd, cwd=ROOT)))
-        time.sleep(0 if dry_run else 1)
+            done = dry_run or (reuse and completed(sweeps.run_dir(ROOT, name, scale, run)))   # no process needed
+            running.append((line, None if done else subprocess.Popen(cmd, cwd=ROOT)))
+        time.sleep(1 if any(process for _, process in running) else 0)
         for entry in [e for e in running if e[1] is None or e[1].poll() is not None]:
             running.remove(entry)
             line, process = entry

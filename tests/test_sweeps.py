@@ -50,9 +50,9 @@ def test_the_cross_experiment_covers_every_model_on_every_column_with_a_search()
 
 
 def test_run_dir_is_where_a_hydra_multirun_writes_the_record(tmp_path):
-    """One multirun with a deletion, a swept float and an excluded key; each record lies where run_dir says
+    """One multirun with a deletion, a boolean, a swept float and an excluded key; each record lies where run_dir says
     (reproduce.py finds a line's search runs there)."""
-    line = ["~paper", "model=rnn", "model.hidden_size=8", "task.T=5", "task.eval_size=20", *TINY]
+    line = ["~paper", "model=rnn", "model.hidden_size=8", "task.T=5", "task.eval_size=20", "model.bias=true", *TINY]
     args = ["-m", *line, "optimizer.lr=3e-4,0.001", "seed=0", f"hydra.sweep.dir={tmp_path}"]
     assert run_cli(args).returncode == 0
     made = sorted(p.parent.name for p in tmp_path.rglob("result.json"))
