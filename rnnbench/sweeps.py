@@ -72,8 +72,7 @@ def tune_of(search: dict) -> dict:
 
 
 def setting(key: str, value) -> str:
-    """One override of the searched key, written as Hydra's sweeper writes a swept value (0.001, not 1e-3)."""
-    return f"{key}={value!r}" if isinstance(value, float) else f"{key}={value}"
+    return f"{key}={value}"
 
 
 def expand(line: str, first_seed_only: bool = False) -> list[tuple[str, ...]]:

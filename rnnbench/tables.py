@@ -100,12 +100,12 @@ def usable(records: list[dict]) -> list[dict]:
     return [r for r in records if r["status"] == "completed" and not r.get("eval_capped") and not r.get("exploded")]
 
 
-def tuned(records: list[dict], tune: dict) -> tuple[object, list[dict], int]:
+def tuned(records: list[dict], tune: dict) -> tuple[object, list[dict], list]:
     """The records of the best setting of ``tune["over"]`` (a dotted path, e.g. ``config.optimizer.lr``): the
     setting whose usable runs have the best mean ``tune["by"]`` (``goal`` min or max; e.g. ``best.val/loss``, never
-    a test metric); with the setting and the number of settings searched. With ``tune["seeds"]``, only those
+    a test metric); with the setting and the settings searched. With ``tune["seeds"]``, only those
     seeds' runs decide (a search run on seed 0, the other seeds run at the chosen setting only: see
-    rnnbench.sweeps). No usable run: (None, records, n)."""
+    rnnbench.sweeps). No usable run: (None, records, settings)."""
     settings = sorted({repr(lookup(r, tune["over"])): lookup(r, tune["over"]) for r in records}.items())
     deciding = [r for r in usable(records) if "seeds" not in tune or r.get("seed") in tune["seeds"]]
     scores = {}
@@ -114,10 +114,11 @@ def tuned(records: list[dict], tune: dict) -> tuple[object, list[dict], int]:
                               if repr(lookup(r, tune["over"])) == key) if v is not None]
         if values:
             scores[key] = float(np.mean(values))
+    searched = [value for _, value in settings]
     if not scores:
-        return None, records, len(settings)
+        return None, records, searched
     best = (min if tune.get("goal", "min") == "min" else max)(scores, key=scores.get)
-    return dict(settings)[best], [r for r in records if repr(lookup(r, tune["over"])) == best], len(settings)
+    return dict(settings)[best], [r for r in records if repr(lookup(r, tune["over"])) == best], searched
 
 
 def build_cell(records: list[dict], row: dict, column: dict, spec: dict) -> Cell:
@@ -128,7 +129,7 @@ def build_cell(records: list[dict], row: dict, column: dict, spec: dict) -> Cell
     published = cell_spec.get("published", (row.get("published") or {}).get(column["label"]))
     tune = cell_spec.get("tune") or column.get("tune") or spec.get("tune")
     searched = [r for r in records if matches(r, select)]
-    setting, chosen, n_settings = tuned(searched, tune) if tune else (None, searched, 0)
+    setting, chosen, settings = tuned(searched, tune) if tune else (None, searched, [])
     n_capped = sum(bool(r.get("eval_capped")) for r in chosen)
     completed = [r for r in chosen if r["status"] == "completed" and not r.get("eval_capped")]
     kept = usable(chosen)
@@ -147,9 +148,9 @@ def build_cell(records: list[dict], row: dict, column: dict, spec: dict) -> Cell
         tolerance = column.get("tolerance", spec.get("tolerance", {}))
         verdict = ("reduced scale" if tolerance is None else
                    "within" if within(mean, published, tolerance) else "outside")
-    tuning = (f"{tune['over'].rsplit('.', 1)[-1]} {setting} of {n_settings} by {tune['by'].rsplit('.', 1)[-1]}"
+    tuning = (f"{tune['over'].rsplit('.', 1)[-1]} {setting} of {len(settings)} by {tune['by'].rsplit('.', 1)[-1]}"
               if tune and setting is not None else "")
-    grid = sorted(v for v in {lookup(r, tune["over"]) for r in searched} if isinstance(v, (int, float))) if tune else []
+    grid = sorted(v for v in settings if isinstance(v, (int, float)))
     if tuning and len(grid) > 2 and setting in (grid[0], grid[-1]):
         tuning += ", at the grid's edge"                # the best may lie outside the searched range
     return Cell(row["label"], column["label"], mean, std, len(values), n_exploded, n_diverged, n_failed, n_capped,

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import OmegaConf
 
 from rnnbench import provenance, sweeps, tables
 from rnnbench.plots import learning_curves, rank_chart
@@ -26,8 +25,8 @@ PARALLEL_JOBS = 2   # scripts/reproduce.py --jobs default
 
 
 def scale_note(experiment: str, scale: str) -> str:
-    path = ROOT / "conf" / "experiment" / experiment / f"{scale}.yaml"
-    return OmegaConf.load(path).get("reproduce", {}).get("note", "") if path.exists() else ""
+    defined = sweeps.experiment_file(ROOT / "conf", experiment, scale).exists()
+    return sweeps.reproduce_node(ROOT / "conf", experiment, scale).get("note", "") if defined else ""
 
 
 def reproduce_lines(experiment: str, scale: str) -> list[str]:
@@ -85,22 +84,22 @@ def main() -> int:
                 search = sweeps.search_of(ROOT / "conf", experiment, scale)
                 if search:                                     # the table reports the setting the sweep chose
                     spec["tune"] = sweeps.tune_of(search)
-            records_dir = sweeps.records_dir(ROOT, spec.get("experiment", name), scale)
+            records_dir = sweeps.records_dir(ROOT, experiment, scale)
             if scale != "cpu" and not records_dir.exists():
                 continue
             records = tables.load_records(records_dir)
             cells, claims = tables.build_table(spec, records)
             stem = f"{name}_{scale}"
-            warnings = provenance.warnings(records, spec.get("experiment", name), scale, ROOT)
+            warnings = provenance.warnings(records, experiment, scale, ROOT)
             for warning in warnings:
                 print(f"warning: {stem}: {warning}", file=sys.stderr)
             out = out_root / "tables"
             out.mkdir(parents=True, exist_ok=True)
-            note = scale_note(spec.get("experiment", name), scale)
+            note = scale_note(experiment, scale)
             runs = " ".join(filter(None, [tables.runs_line(records), provenance.carried_note(
-                records, spec.get("experiment", name), scale, ROOT)]))
+                records, experiment, scale, ROOT)]))
             (out / f"{stem}.md").write_text(tables.markdown(spec, cells, claims, scale, note, runs, warnings,
-                                                            reproduce_lines(spec.get("experiment", name), scale)))
+                                                            reproduce_lines(experiment, scale)))
             (out / f"{stem}.tex").write_text(tables.latex(spec, cells, scale))
             pd.DataFrame(tables.csv_rows(cells)).to_csv(out / f"{stem}.csv", index=False)
             figures = write_figures(spec, cells, scale, out_root / "figures", stem)

@@ -46,9 +46,9 @@ def completed(run_dir: Path) -> bool:
 def chosen(name: str, scale: str, search: dict, line: str):
     """The searched value with the best mean ``search.by`` over the line's search runs; None while one of them
     has not ended (e.g. a second sweep holds its run lock) or when none is usable."""
-    records = [record for run in sweeps.search_runs(line, search)
-               for record in tables.load_records(sweeps.run_dir(ROOT, name, scale, run))]
-    if len(records) < len(sweeps.search_runs(line, search)) or any(r["status"] in UNFINISHED for r in records):
+    runs = sweeps.search_runs(line, search)
+    records = [record for run in runs for record in tables.load_records(sweeps.run_dir(ROOT, name, scale, run))]
+    if len(records) < len(runs) or any(r["status"] in UNFINISHED for r in records):
         return None
     value, _, _ = tables.tuned(records, sweeps.tune_of(search))
     return value
