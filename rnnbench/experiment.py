@@ -164,8 +164,8 @@ def attempt(cfg: DictConfig, run_dir: Path) -> int:
         record["exploded"] = blow_up is not None
         if blow_up is not None:
             record["explosion"] = blow_up
-            print(f"exploded: train loss {blow_up['loss']:.4g} at step {blow_up['step']} "
-                  f"> {blow_up['threshold']:.4g} ({trainer_config.explosion_factor:g}x the first logged loss)")
+            print(f"exploded: train loss {blow_up['loss']:.4g} at step {blow_up['step']} > {blow_up['threshold']:.4g} "
+                  f"({blow_up['threshold'] / result.rows[0]['train/loss']:g}x the first logged loss)")
         if result.diverged_at is not None:
             record["diverged_at"] = result.diverged_at
             print(f"diverged: non-finite loss or gradient at step {result.diverged_at}")

@@ -106,19 +106,28 @@ class FitResult:
     rows: list = field(default_factory=list)
 
 
+ENDS_ABOVE = 1.5   # a run whose last logged train loss is above this × its first ended worse than untrained
+
+
 def explosion(rows: list[dict], factor: float) -> dict | None:
-    """The first log point whose mean train loss exceeds ``factor`` × the first logged one, or None.
+    """Where the run blew up, or None: the first log point whose mean train loss exceeds ``factor`` × the first
+    logged one, else the last log point when it ends above ``ENDS_ABOVE`` × the first.
 
     A finite loss can still be useless: a run whose loss jumps orders of magnitude above where it started
-    (gradient explosion) is not a result even if it ends ``completed``, or recovers. The first log point is the
-    first step alone (the untrained network's loss), so a blow-up inside the first ``log_every`` steps is caught
-    and the rule needs no task-specific constant."""
+    (gradient explosion) is not a result even if it ends ``completed``, or recovers; nor is one that training
+    left worse than the untrained network without ever jumping that far (e.g. a norm-preserving recurrence whose
+    carried state grows all epoch: PTB losses 4 → 23). A run that merely never learned ends near 1× its first
+    loss (≤ 1.19× measured, binary tasks at ln 2). The first log point is the first step alone (the untrained
+    network's loss), so a blow-up inside the first ``log_every`` steps is caught and the rule needs no
+    task-specific constant."""
     losses = [(row["step"], row["train/loss"]) for row in rows if "train/loss" in row]
     if not losses:
         return None
-    threshold = factor * losses[0][1]
-    return next(({"step": step, "loss": loss, "threshold": threshold} for step, loss in losses if loss > threshold),
-                None)
+    first = losses[0][1]
+    spike = next(((step, loss, factor * first) for step, loss in losses if loss > factor * first), None)
+    step, loss = losses[-1]
+    blow_up = spike or ((step, loss, ENDS_ABOVE * first) if loss > ENDS_ABOVE * first else None)
+    return None if blow_up is None else dict(zip(("step", "loss", "threshold"), blow_up))
 
 
 def regularizer(net: nn.Module) -> torch.Tensor | float:

@@ -115,6 +115,10 @@ def test_explosion_flag_on_synthetic_curves():
     assert explosion(rows([2.2, 6.3e8, 0.9]), 10) == {"step": 100, "loss": 6.3e8, "threshold": 22.0}
     assert explosion(rows([0.2, 0.3, 2.5]), 10)["step"] == 150
     assert explosion([], 10) is None
+    # never above 10x, but ended worse than untrained (the cross table's EURNN on PTB: 4.04 ... 23.5)
+    assert explosion(rows([4.04, 2.55, 9.3, 23.5]), 10) == {"step": 200, "loss": 23.5, "threshold": 1.5 * 4.04}
+    assert explosion(rows([4.04, 2.55, 9.3, 3.0]), 10) is None          # a spike it recovered from
+    assert explosion(rows([0.597, 0.69, 0.707]), 10) is None            # never learned (binary, ln 2): 1.18x
 
 
 def test_record_states_code_revision_and_explosion(tmp_path):
