@@ -1,4 +1,5 @@
-"""Figures from run records: learning curves per table cell (mean over seeds, min–max band)."""
+"""Figures from run records: learning curves per table cell (mean over seeds, min–max band) of the runs behind
+the cell's number (exploded, diverged and failed runs are left out, and a row with none is named below)."""
 
 from __future__ import annotations
 
@@ -28,24 +29,29 @@ def seed_curves(run_dirs: list[str], metric: str) -> pd.DataFrame | None:
 
 def learning_curves(cells, metric: str, title: str, out: Path, log_scale: bool = False) -> Path | None:
     fig, ax = plt.subplots(figsize=(10, 4.2))
-    drawn, seen = False, set()
+    drawn, seen, unusable = False, set(), []
     one_column = len({cell.column for cell in cells}) == 1          # a column's figure: its rows name the lines
-    for cell in cells:
-        runs = tuple(cell.run_dirs)
-        curves = None if runs in seen else seed_curves(cell.run_dirs, metric)
+    for index, cell in enumerate(cells):         # a line's colour follows its cell's place, drawn or not
+        name = cell.row if one_column else f"{cell.row} · {cell.column}"
+        runs = tuple(cell.used_dirs)
+        curves = None if runs in seen else seed_curves(cell.used_dirs, metric)
         seen.add(runs)   # several columns (e.g. a metric and its parameter count) can share the same runs
+        if cell.run_dirs and not cell.used_dirs:
+            unusable.append(f"{name} ({cell.verdict})")
         if curves is None:
             continue
         steps, values = curves.index.to_numpy(), curves.to_numpy()
-        name = cell.row if one_column else f"{cell.row} · {cell.column}"
-        line, = ax.plot(steps, np.nanmean(values, axis=1), label=f"{name} (n={curves.shape[1]})")
-        ax.fill_between(steps, np.nanmin(values, axis=1), np.nanmax(values, axis=1), color=line.get_color(),
-                        alpha=0.2, linewidth=0)
+        color = f"C{index % 10}"
+        ax.plot(steps, np.nanmean(values, axis=1), color=color, label=f"{name} (n={curves.shape[1]})")
+        ax.fill_between(steps, np.nanmin(values, axis=1), np.nanmax(values, axis=1), color=color, alpha=0.2,
+                        linewidth=0)
         drawn = True
     if not drawn:
         plt.close(fig)
         return None
     ax.set(xlabel="training step", ylabel=metric, title=title)
+    if unusable:
+        ax.text(0, -0.2, "not drawn, no usable run: " + ", ".join(unusable), transform=ax.transAxes, fontsize=7)
     if log_scale:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)

@@ -77,6 +77,7 @@ class Cell:
     verdict: str
     run_dirs: list              # every selected run, whatever its status
     values: list = field(default_factory=list)   # the values behind the mean
+    used_dirs: list = field(default_factory=list)   # their runs (the figures draw these)
     tuning: str = ""            # the setting chosen by the cell's ``tune`` search, in words
     mark: str = ""              # best | tied (with the best, Welch t-test) | "" — set by rank_column
 
@@ -133,7 +134,8 @@ def build_cell(records: list[dict], row: dict, column: dict, spec: dict) -> Cell
     n_capped = sum(bool(r.get("eval_capped")) for r in chosen)
     completed = [r for r in chosen if r["status"] == "completed" and not r.get("eval_capped")]
     kept = usable(chosen)
-    values = [v for v in (read_value(r, metric, normalize) for r in kept) if v is not None]
+    used = [(r, v) for r, v in ((r, read_value(r, metric, normalize)) for r in kept) if v is not None]
+    values = [v for _, v in used]
     n_exploded = len(completed) - len(kept)
     n_diverged = sum(r["status"] == "diverged" for r in chosen)
     n_failed = sum(r["status"] in ("failed", "interrupted") for r in chosen)
@@ -154,7 +156,8 @@ def build_cell(records: list[dict], row: dict, column: dict, spec: dict) -> Cell
     if tuning and len(grid) > 2 and setting in (grid[0], grid[-1]):
         tuning += ", at the grid's edge"                # the best may lie outside the searched range
     return Cell(row["label"], column["label"], mean, std, len(values), n_exploded, n_diverged, n_failed, n_capped,
-                published, verdict, sorted(r["run_dir"] for r in chosen), values, tuning)
+                published, verdict, sorted(r["run_dir"] for r in chosen), values,
+                sorted(r["run_dir"] for r, _ in used), tuning)
 
 
 def rank_column(cells: list[Cell], goal: str, alpha: float) -> None:

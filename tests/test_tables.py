@@ -7,6 +7,7 @@ import math
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
@@ -94,6 +95,27 @@ def test_exploded_runs_are_counted_and_left_out_of_the_mean(tmp_path):
     assert "— · published 5.000 · exploded (2 of 2 exploded)" in md
     assert "mean ± std over the completed runs that did not explode" in md
     assert {"n_exploded": 1}.items() <= tables.csv_rows(cells)[0].items()
+
+
+def test_figures_draw_the_runs_behind_each_number(tmp_path, monkeypatch):
+    from rnnbench import plots
+    for name, mse, extra in [("a4_0", 1.0, {}), ("a4_1", 1.1, {}), ("a4_2", 1e6, {"exploded": True}),
+                             ("b4_0", 9.0, {"exploded": True})]:
+        fake(tmp_path, name, "a" if name[0] == "a" else "b", 4, mse, **extra)
+        (tmp_path / name / "metrics.csv").write_text(f"step,val/mse\n10,{mse}\n20,{mse}\n")
+    cells, _ = tables.build_table(SPEC, tables.load_records(tmp_path))
+    a, b = [c for c in cells if c.row == "small" and c.column in ("A", "B")]
+    assert [Path(d).name for d in a.used_dirs] == ["a4_0", "a4_1"] and len(a.run_dirs) == 3 and b.used_dirs == []
+    drawn = {}
+
+    def plot(ax, x, y, color, label):
+        drawn[label] = list(y)
+    monkeypatch.setattr(plots.plt.Axes, "plot", plot)
+    texts = []
+    monkeypatch.setattr(plots.plt.Axes, "text", lambda ax, x, y, text, **kw: texts.append(text))
+    assert plots.learning_curves([a, b], "val/mse", "t", tmp_path / "f.png") == tmp_path / "f.png"
+    assert drawn == {"small · A (n=2)": [pytest.approx(1.05)] * 2}          # the exploded run is not drawn
+    assert texts == ["not drawn, no usable run: small · B (exploded)"]
 
 
 def test_claims_compare_means_without_exploded_runs(tmp_path):
