@@ -65,11 +65,13 @@ def learning_curves(cells, metric: str, title: str, out: Path, log_scale: bool =
 
 def rank_chart(cells, rows: list[str], columns: dict[str, str], title: str, out: Path) -> Path | None:
     """Each row's rank per column (1 = the best mean; ``columns`` maps a label to its goal, min | max), as a
-    heat map with the rank written in each cell, ``≈`` before it where a cell is marked tied with the best, and
-    ``–`` where the cell has no usable run."""
+    heat map with the rank written in each cell, ``≈`` before it where a cell is marked tied with the best, the
+    verdict (e.g. ``exploded``) where the cell has runs but none usable, and ``–`` where it has none."""
     ranks = np.full((len(rows), len(columns)), np.nan)
     labels = [["–"] * len(columns) for _ in rows]
     for j, (column, goal) in enumerate(columns.items()):
+        for cell in (c for c in cells if c.column == column and c.run_dirs and not c.n):
+            labels[rows.index(cell.row)][j] = cell.verdict
         measured = sorted((c for c in cells if c.column == column and c.n),
                           key=lambda c: c.mean if goal == "min" else -c.mean)
         for rank, cell in enumerate(measured, start=1):

@@ -116,6 +116,9 @@ def test_figures_draw_the_runs_behind_each_number(tmp_path, monkeypatch):
     assert plots.learning_curves([a, b], "val/mse", "t", tmp_path / "f.png") == tmp_path / "f.png"
     assert drawn == {"small · A (n=2)": [pytest.approx(1.05)] * 2}          # the exploded run is not drawn
     assert texts == ["not drawn, no usable run: small · B (exploded)"]
+    texts.clear()                                   # the rank chart tells an exploded cell from one not run
+    assert plots.rank_chart([a, b], ["small", "large"], {"A": "min", "B": "min"}, "t", tmp_path / "r.png")
+    assert texts == ["1", "exploded", "–", "–"]
 
 
 def test_claims_compare_means_without_exploded_runs(tmp_path):
