@@ -220,8 +220,8 @@ def cell_text(cell: Cell, fmt: str, count_exploded: bool = False) -> str:
     ours = f"{format_value(cell.mean, fmt)} ± {format_value(cell.std, fmt)} (n={cell.n})" if cell.n else "—"
     exploded = cell.n_exploded or (count_exploded and cell.run_dirs)
     extra = [f"{cell.n_exploded} of {len(cell.run_dirs)} exploded"] if exploded else []
-    if cell.n and (cell.n_diverged or cell.n_failed):
-        extra.append(f"+{cell.n_diverged} diverged, {cell.n_failed} failed")
+    if cell.n_diverged or cell.n_failed:                # "+": beside the n runs of the mean
+        extra.append(f"{'+' if cell.n else ''}{cell.n_diverged} diverged, {cell.n_failed} failed")
     if cell.n_capped:
         extra.append(f"{cell.n_capped} with capped evaluation left out")
     if cell.tuning:

@@ -240,6 +240,8 @@ def test_exploded_column_counts_each_rows_exploded_runs(tmp_path):
     calm = dataclasses.replace(cells[0], n_exploded=0)
     assert "(0 of 2 exploded)" in tables.cell_text(calm, ".3f", count_exploded=True)
     assert "exploded" not in tables.cell_text(calm, ".3f")
+    mixed = dataclasses.replace(cells[0], n=0, n_diverged=1)   # no usable run: every way it failed is counted
+    assert "(1 of 2 exploded; 1 diverged, 0 failed)" in tables.cell_text(mixed, ".3f")
 
 
 def test_a_scale_replaces_keys_and_a_null_tolerance_shows_published_values_unjudged(tmp_path, records):
