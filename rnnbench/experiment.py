@@ -35,6 +35,7 @@ from rnnbench.config_checks import ConfigError, accepted_keys, build, check_keys
 from rnnbench.optim import build_optimization
 from rnnbench.records import code_revision, read_record, versions, write_attempt
 from rnnbench.sizing import parameter_count
+from rnnbench.sources import run_sources
 from rnnbench.train import Interrupted, Trainer, TrainerConfig, explosion
 
 INTERRUPT_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -87,6 +88,15 @@ def runtime_settings(cfg: DictConfig):
     finally:
         torch.set_num_threads(previous_threads)
         torch.set_flush_denormal(False)
+
+
+def config_choices() -> dict | None:
+    """Hydra's group choices for this run (model, task, paper preset, variant, experiment, ...), if composed by
+    Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+    if not HydraConfig.initialized():
+        return None
+    return OmegaConf.to_container(HydraConfig.get().runtime.choices)
 
 
 def open_wandb(cfg: DictConfig, run_dir: Path, record: dict):
@@ -189,6 +199,7 @@ def attempt(cfg: DictConfig, run_dir: Path) -> int:
         traceback.print_exc()
     finally:
         record["wall_s"] = time.time() - started
+        record["sources"] = run_sources(config_choices())
         if wandb_run is not None:
             wandb_run.finish(exit_code=code)
         write_attempt(run_dir, record)

@@ -3,10 +3,11 @@
 A table spec names its ``columns`` and ``rows``; each cell selects records by dotted paths
 (``model``, ``config.model.hidden_size``, ``config.task.sampling``, …), merged from the row, the column and
 the cell, and reads one value per record by a dotted path (``best.test/accuracy``, ``metrics.test/mse``,
-``constants.baseline_loss``, ``params``), divided by a second path when the cell sets ``normalize`` (e.g.
-``constants.target_variance``). Published values sit beside ours with their source and a tolerance
-(``relative`` and/or ``absolute``). ``claims`` state the papers' qualitative results as comparisons (<, >, <=, >=)
-of a cell's mean with another cell's mean or a number, and are checked too.
+``constants.baseline_loss``, ``params``; ``curve.train/accuracy@2000``: a column of the run's metrics.csv at a
+step; the metric set by the cell, else its row, else its column, else the spec), divided by a second path when
+the cell sets ``normalize`` (e.g. ``constants.target_variance``). Published values sit beside ours with their
+source and a tolerance (``relative`` and/or ``absolute``). ``claims`` state the papers' qualitative results as
+comparisons (<, >, <=, >=) of a cell's mean with another cell's mean or a number, and are checked too.
 
 A cell's statistic is mean ± std over its completed runs that did not explode (``exploded: true`` in the
 record: the training loss left the useful range without going non-finite); exploded, diverged and failed
@@ -29,6 +30,7 @@ least one exploded / diverged / failed one).
 
 from __future__ import annotations
 
+import csv
 import math
 import warnings
 from collections.abc import Sequence
@@ -40,9 +42,10 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from rnnbench import provenance
-from rnnbench.records import scan
+from rnnbench.records import CURVES, scan
 
 OPERATORS = {"<": np.less, ">": np.greater, ">=": np.greater_equal, "<=": np.less_equal}
+CURVE = "curve."
 
 
 def lookup(record: dict, path: str):
@@ -82,9 +85,22 @@ class Cell:
     mark: str = ""              # best | tied (with the best, Welch t-test) | "" — set by rank_column
 
 
+def curve_value(record: dict, column_at_step: str) -> float | None:
+    """``name@step``: the value of column ``name`` in the row of ``step`` of the run's metrics.csv, or None."""
+    name, _, step = column_at_step.rpartition("@")
+    path = Path(record.get("run_dir") or "") / CURVES
+    if not path.is_file():
+        return None
+    with open(path, newline="") as f:
+        row = next((r for r in csv.DictReader(f) if r.get("step") == step), None)
+    return float(row[name]) if row and row.get(name) else None
+
+
 def read_value(record: dict, metric: str, normalize: str | None = None) -> float | None:
-    """``metric`` of ``record``, divided by its ``normalize`` path when given; None when missing or not finite."""
-    value, divisor = lookup(record, metric), lookup(record, normalize) if normalize else 1.0
+    """``metric`` of ``record`` (``curve.`` + ``name@step``: from its curves), divided by its ``normalize`` path
+    when given; None when missing or not finite."""
+    value = curve_value(record, metric[len(CURVE):]) if metric.startswith(CURVE) else lookup(record, metric)
+    divisor = lookup(record, normalize) if normalize else 1.0
     if value is None or not divisor:
         return None
     value = float(value) / float(divisor)
@@ -125,7 +141,7 @@ def tuned(records: list[dict], tune: dict) -> tuple[object, list[dict], list]:
 def build_cell(records: list[dict], row: dict, column: dict, spec: dict) -> Cell:
     cell_spec = (row.get("cells") or {}).get(column["label"], {})
     select = {**row.get("select", {}), **column.get("select", {}), **cell_spec.get("select", {})}
-    metric = cell_spec.get("metric") or column.get("metric") or spec["metric"]
+    metric = cell_spec.get("metric") or row.get("metric") or column.get("metric") or spec["metric"]
     normalize = cell_spec.get("normalize") or column.get("normalize") or spec.get("normalize")
     published = cell_spec.get("published", (row.get("published") or {}).get(column["label"]))
     tune = cell_spec.get("tune") or column.get("tune") or spec.get("tune")

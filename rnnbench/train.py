@@ -8,6 +8,7 @@ It knows only the task and model contracts (:mod:`rnnbench.tasks.base`, :mod:`rn
         (task.loss(outputs, batch) + regularizer).backward()
         optimization.step(net)                               # clip, step, schedule
         at step 1 and every log_every: check for NaN/inf, log train/loss, train/regularizer, grad norm, steps/s
+            (with train_metrics, also the task's metrics on the training batches since the last log point)
         every eval_every: evaluate val and test, track the best val/loss, checkpoint
 
 Per-step losses stay on the device between log points (no host sync inside the loop). A NaN/inf loss or
@@ -52,6 +53,7 @@ class StepRecord(NamedTuple):
     loss: torch.Tensor
     penalty: torch.Tensor | float
     grad_norm: torch.Tensor
+    metrics: dict | None = None      # task.metrics on the training batch ({name: (sum, count)}), if asked for
 
 
 @dataclass
@@ -68,6 +70,7 @@ class TrainerConfig:
     explosion_factor: float = 10.0   # a logged train loss above this × the first one flags the run as exploded
     eval_max_batches: int | None = None  # evaluate only this many batches per split (smoke runs; recorded)
     timing_steps: int = 5            # steps timed (after the first) for the projected wall time printed at start
+    train_metrics: bool = False      # also log the task's metrics (e.g. accuracy) on the training batches
 
     def __post_init__(self):
         for name in ("max_steps", "epochs"):
@@ -80,6 +83,7 @@ class TrainerConfig:
         if self.eval_max_batches is not None:
             positive_int("eval_max_batches", self.eval_max_batches)
         positive_int("timing_steps", self.timing_steps)
+        require(isinstance(self.train_metrics, bool), "train_metrics", self.train_metrics, "true or false")
         require(isinstance(self.explosion_factor, (int, float)) and self.explosion_factor > 1, "explosion_factor",
                 self.explosion_factor, "a number > 1")
         require(isinstance(self.checkpoint_every, int) and self.checkpoint_every >= 0, "checkpoint_every",
@@ -127,7 +131,7 @@ def explosion(rows: list[dict], factor: float) -> dict | None:
     spike = next(((step, loss, factor * first) for step, loss in losses if loss > factor * first), None)
     step, loss = losses[-1]
     blow_up = spike or ((step, loss, ENDS_ABOVE * first) if loss > ENDS_ABOVE * first else None)
-    return None if blow_up is None else dict(zip(("step", "loss", "threshold"), blow_up))
+    return None if blow_up is None else dict(zip(("step", "loss", "threshold"), blow_up, strict=True))
 
 
 def regularizer(net: nn.Module) -> torch.Tensor | float:
@@ -289,7 +293,8 @@ class Trainer:
                     (loss + penalty).backward()
                     grad_norm = optimization.step(net)
                     pending.append(StepRecord(loss.detach(), penalty.detach() if torch.is_tensor(penalty) else penalty,
-                                              grad_norm))
+                                              grad_norm, task.metrics(outputs.detach(), batch)
+                                              if cfg.train_metrics else None))
                     s.step += 1
                     projection.after_step(s.step)
 
@@ -337,6 +342,9 @@ class Trainer:
         if any(torch.is_tensor(p) for p in penalties):
             row["train/regularizer"] = float(torch.stack([torch.as_tensor(p) for p in penalties]).mean())
         row["train/grad_norm"] = float(norms.mean())
+        for name in [n for n in pending[0].metrics or {} if n != "loss"]:   # the loss is logged above
+            total, count = (sum(p.metrics[name][i] for p in pending) for i in (0, 1))
+            row[f"train/{name}"] = float(total) / count
         row["train/lr"] = optimization.optimizer.param_groups[0]["lr"]
         row["train/steps_per_s"] = steps_per_s
         return row, None

@@ -72,7 +72,7 @@ def test_print_shows_the_configuration():
                                                                       "model.num_modules=2", "~paper"]).model,
                                                        input_size=1))
     assert PhasedLSTM(1, 4, time_gate=False).extra_repr() == \
-        "hidden_size=4, peepholes=True, time_gate=False, grad_clip=10.0"
+        "hidden_size=4, peepholes=True, time_gate=False, grad_clip=10.0, weight_init=normal"
 
 
 def small_task(name: str):

@@ -14,31 +14,36 @@ Glorot-uniform init of TF's one [I + H, 4H] kernel: U(±√(6 / (I + 5H))) for b
 with ``default``.
 ``forget_bias`` (LSTM) initialises the forget gate's bias: with a trainable bias this equals TF BasicLSTMCell's
 constant ``forget_bias`` added to a zero-initialised bias (the same pre-activation and the same gradients).
-State: LSTM ``(h, c)``, GRU ``h``, each ``[B, H]`` (the model contract; torch's kernels take ``[1, B, H]``).
+State: LSTM ``(h, c)``, GRU ``h``, each ``[B, H]`` (the model contract; torch's kernels take ``[1, B, H]``);
+with no state given, zeros, or with ``initial_state_std`` > 0 a fresh N(0, std²) draw per call (a script that
+feeds ``tf.random_normal`` as the initial state).
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from rnnbench.config_checks import positive_int, require, require_choice
+from rnnbench.config_checks import non_negative_float, positive_int, require, require_choice
+from rnnbench.models.initializers import initial_state, tf_glorot_uniform_bound
 
 WEIGHT_INITS = ("default", "glorot_normal", "tf_glorot_uniform")
 
 
 class _VendorRecurrent(nn.Module):
     kernel: type[nn.RNNBase]
+    state_parts: int
 
-    def __init__(self, input_size: int, hidden_size: int, weight_init: str = "default", hidden_bias: bool = True):
+    def __init__(self, input_size: int, hidden_size: int, weight_init: str = "default", hidden_bias: bool = True,
+                 initial_state_std: float = 0.0):
         super().__init__()
         positive_int("input_size", input_size)
         positive_int("hidden_size", hidden_size)
         require_choice("weight_init", weight_init, WEIGHT_INITS)
         require(isinstance(hidden_bias, bool), "hidden_bias", hidden_bias, "true or false")
+        non_negative_float("initial_state_std", initial_state_std)
         self.hidden_size, self.weight_init, self.hidden_bias = hidden_size, weight_init, hidden_bias
+        self.initial_state_std = initial_state_std
         self.rnn = self.kernel(input_size, hidden_size, batch_first=True)     # torch's init, then ours
         self.init_weights()
         if not hidden_bias:
@@ -47,7 +52,8 @@ class _VendorRecurrent(nn.Module):
     def init_weights(self) -> None:
         if self.weight_init != "default":
             rnn = self.rnn
-            bound = math.sqrt(6 / (rnn.input_size + self.hidden_size + rnn.weight_ih_l0.shape[0]))
+            gates = rnn.weight_ih_l0.shape[0] // self.hidden_size
+            bound = tf_glorot_uniform_bound(rnn.input_size, self.hidden_size, gates)
             for name, param in rnn.named_parameters():
                 if not name.startswith("weight"):
                     nn.init.zeros_(param)
@@ -64,9 +70,13 @@ class _VendorRecurrent(nn.Module):
         self.init_weights()
 
     def extra_repr(self) -> str:
-        return f"weight_init={self.weight_init}, hidden_bias={self.hidden_bias}"
+        return (f"weight_init={self.weight_init}, hidden_bias={self.hidden_bias}"
+                + (f", initial_state_std={self.initial_state_std:g}" if self.initial_state_std else ""))
 
     def forward(self, x: torch.Tensor, state=None, *, times=None):
+        if state is None and self.initial_state_std:
+            parts = initial_state(x, self.hidden_size, self.state_parts, self.initial_state_std)
+            state = parts if self.state_parts > 1 else parts[0]
         if state is not None:
             state = tuple(s.unsqueeze(0) for s in state) if isinstance(state, tuple) else state.unsqueeze(0)
         outputs, state = self.rnn(x, state)
@@ -74,11 +84,11 @@ class _VendorRecurrent(nn.Module):
 
 
 class LSTM(_VendorRecurrent):
-    kernel = nn.LSTM
+    kernel, state_parts = nn.LSTM, 2
 
     def __init__(self, input_size: int, hidden_size: int, weight_init: str = "default", hidden_bias: bool = True,
-                 forget_bias: float | None = None):
-        super().__init__(input_size, hidden_size, weight_init, hidden_bias)
+                 forget_bias: float | None = None, initial_state_std: float = 0.0):
+        super().__init__(input_size, hidden_size, weight_init, hidden_bias, initial_state_std)
         require(forget_bias is None or isinstance(forget_bias, (int, float)), "forget_bias", forget_bias,
                 "a number or null")
         self.forget_bias = forget_bias
@@ -95,10 +105,9 @@ class LSTM(_VendorRecurrent):
         super().reset_parameters()
         self.init_forget_bias()
 
-
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, forget_bias={self.forget_bias}"
 
 
 class GRU(_VendorRecurrent):
-    kernel = nn.GRU
+    kernel, state_parts = nn.GRU, 1

@@ -11,6 +11,9 @@
 - cayley: the same blocks with s = −sqrt((1 − cos t) / (1 + cos t)), t ~ U(0, π/2)
   (Helfrich et al. 2018; definitions as in Lezcano-Casado & Martínez-Rubio 2019).
   For odd ``n`` the last row and column of ``A`` stay zero (a fixed unit eigenvalue).
+
+And for gated cells: :func:`tf_glorot_uniform_bound`, the bound of TensorFlow's default (Glorot-uniform) init of
+a cell's one joint kernel ``[I + H, gates·H]``, and :func:`initial_state`, a zero or random initial state.
 """
 
 from __future__ import annotations
@@ -60,3 +63,18 @@ def recurrent_init(name: str, n: int) -> torch.Tensor:
     if name == "kaiming":
         return torch.nn.init.kaiming_normal_(W, nonlinearity="relu")
     return torch.nn.init.xavier_normal_(W)
+
+
+def tf_glorot_uniform_bound(input_size: int, hidden_size: int, gates: int) -> float:
+    """√(6 / (fan_in + fan_out)) of TF's joint cell kernel ``[I + H, gates·H]``: U(±bound) for both W and U."""
+    return math.sqrt(6 / (input_size + hidden_size + gates * hidden_size))
+
+
+def initial_state(x: torch.Tensor, hidden_size: int, parts: int, std: float) -> tuple[torch.Tensor, ...]:
+    """``parts`` state tensors ``[B, H]`` for input ``x`` ``[B, T, I]``: zeros, or with ``std`` > 0 drawn
+    N(0, std²) afresh for every call (torch's global generator, seeded per run and kept in checkpoints), as a
+    script that feeds ``tf.random_normal([B, H], stddev=std)`` as the initial (c, h) does."""
+    shape = (x.shape[0], hidden_size)
+    if not std:
+        return tuple(x.new_zeros(shape) for _ in range(parts))
+    return tuple(torch.randn(shape, dtype=x.dtype).to(x.device).mul_(std) for _ in range(parts))

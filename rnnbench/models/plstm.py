@@ -21,9 +21,12 @@ Per unit, τ, s and r_on are trainable. ``time_parametrization`` keeps them posi
 different training dynamics: under Adam, log r_on moves by ~lr per step, i.e. r_on by ~lr·r_on, about 20×
 slower than the raw form at r_on = 0.05 (reference: frequency task, REFERENCES.md#phased-lstm).
 Initialisation (the paper's frequency task): τ ~ exp(U(``period_init_low``, ``period_init_high``)) = exp(U(1, 3)),
-s ~ U(0, ``shift_max``) = U(0, 100), r_on = ``open_ratio`` = 0.05. Gate weights, recurrent weights and peepholes
-~ N(0, ``weight_std``²) (0.1, Lasagne's default in the authors' code; null: torch's U(−1/√H, 1/√H)); biases 0
-except the input gate's, ``input_gate_bias`` (−0.1 in the authors' code).
+s ~ U(0, ``shift_max``) = U(0, 100) (``shift_max: period``: s_i ~ U(0, τ_i), each unit's own initial period),
+r_on = ``open_ratio`` = 0.05. ``weight_init: normal``: gate weights, recurrent weights and peepholes
+~ N(0, ``weight_std``²) (0.1, Lasagne's default in the authors' code; null: torch's U(−1/√H, 1/√H));
+``tf_glorot_uniform``: TensorFlow's default for the joint kernel [I + H, 4H], U(±√(6 / (I + 5H))), and for the
+peephole vectors [H], U(±√(3 / H)). Biases 0 except the input gate's, ``input_gate_bias`` (−0.1 in the authors'
+code). ``initial_state_std`` > 0: with no state given, (h, c) start from a fresh N(0, std²) draw per call.
 ``grad_clip`` (10 in the authors' code; null: off): in the backward pass, the gradient of every gate
 pre-activation W x_t + U h_{t−1} + b is clipped element-wise to [−clip, clip] before it reaches W, U, b and
 h_{t−1} (Lasagne's ``grad_clipping``); the forward pass is unchanged. ``time_gate=false`` fixes k = 1: a
@@ -48,15 +51,18 @@ from torch import nn
 
 from rnnbench import native
 from rnnbench.config_checks import non_negative_float, positive_float, positive_int, require, require_choice
+from rnnbench.models.initializers import initial_state, tf_glorot_uniform_bound
 
 PARAMETRIZATIONS = ("raw", "log")
+WEIGHT_INITS = ("normal", "tf_glorot_uniform")
 
 
 class PhasedLSTM(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, peepholes: bool = True, open_ratio: float = 0.05,
                  leak: float = 1e-3, period_init_low: float = 1.0, period_init_high: float = 3.0,
-                 shift_max: float = 100.0, time_parametrization: str = "raw", weight_std: float | None = 0.1,
-                 input_gate_bias: float = -0.1, grad_clip: float | None = 10.0, time_gate: bool = True):
+                 shift_max: float | str = 100.0, time_parametrization: str = "raw", weight_std: float | None = 0.1,
+                 input_gate_bias: float = -0.1, grad_clip: float | None = 10.0, time_gate: bool = True,
+                 weight_init: str = "normal", initial_state_std: float = 0.0):
         super().__init__()
         positive_int("input_size", input_size)
         positive_int("hidden_size", hidden_size)
@@ -66,7 +72,9 @@ class PhasedLSTM(nn.Module):
         require(isinstance(period_init_low, (int, float)) and isinstance(period_init_high, (int, float))
                 and period_init_low <= period_init_high, "period_init_high", period_init_high,
                 f"a number >= period_init_low={period_init_low}")
-        non_negative_float("shift_max", shift_max)
+        if shift_max != "period":
+            require(isinstance(shift_max, (int, float)) and shift_max >= 0, "shift_max", shift_max,
+                    "a non-negative number or period")
         require_choice("time_parametrization", time_parametrization, PARAMETRIZATIONS)
         if weight_std is not None:
             positive_float("weight_std", weight_std)
@@ -74,13 +82,17 @@ class PhasedLSTM(nn.Module):
         if grad_clip is not None:
             positive_float("grad_clip", grad_clip)
         require(isinstance(time_gate, bool), "time_gate", time_gate, "true or false")
+        require_choice("weight_init", weight_init, WEIGHT_INITS)
+        non_negative_float("initial_state_std", initial_state_std)
         self.hidden_size, self.leak, self.grad_clip = hidden_size, leak, grad_clip
+        self.initial_state_std = initial_state_std
         self.time_parametrization, self.has_time_gate = time_parametrization, time_gate
         self.input_proj = nn.Linear(input_size, 4 * hidden_size)
         self.recurrent = nn.Linear(hidden_size, 4 * hidden_size, bias=False)
         self.peepholes = nn.Parameter(torch.empty(3, hidden_size)) if peepholes else None
-        self.init_settings = {"weight_std": weight_std, "input_gate_bias": input_gate_bias, "open_ratio": open_ratio,
-                     "period_range": (period_init_low, period_init_high), "shift_max": shift_max}
+        self.init_settings = {"weight_init": weight_init, "weight_std": weight_std, "input_gate_bias": input_gate_bias,
+                              "open_ratio": open_ratio, "period_range": (period_init_low, period_init_high),
+                              "shift_max": shift_max}
         if time_gate:
             names = ("period", "open_ratio") if time_parametrization == "raw" else ("log_period", "log_open_ratio")
             for name in ("shift", *names):
@@ -89,21 +101,32 @@ class PhasedLSTM(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
-        """Weights and peepholes ~ N(0, weight_std²) (null: U(±1/√H)); biases 0 but the input gate's; time gate:
-        log τ ~ U(period_init_low, period_init_high), s ~ U(0, shift_max), r_on = open_ratio."""
+        """Weights and peepholes ~ N(0, weight_std²) (null: U(±1/√H)) or TF's Glorot uniform; biases 0 but the
+        input gate's; time gate: log τ ~ U(period_init_low, period_init_high), s ~ U(0, shift_max) or U(0, τ),
+        r_on = open_ratio."""
         init, hidden = self.init_settings, self.hidden_size
-        weights = [self.input_proj.weight, self.recurrent.weight] + ([self.peepholes] if self.peepholes is not None
-                                                                     else [])
-        for weight in weights:
-            if init["weight_std"] is None:
+        matrices = [self.input_proj.weight, self.recurrent.weight]
+        peepholes = [self.peepholes] if self.peepholes is not None else []
+        if init["weight_init"] == "tf_glorot_uniform":
+            bound = tf_glorot_uniform_bound(self.input_proj.in_features, hidden, 4)
+            for weight in matrices:
+                nn.init.uniform_(weight, -bound, bound)
+            for weight in peepholes:                              # TF's fans of a vector [H]: fan_in = fan_out = H
+                nn.init.uniform_(weight, -math.sqrt(3 / hidden), math.sqrt(3 / hidden))
+        elif init["weight_std"] is None:
+            for weight in matrices + peepholes:
                 nn.init.uniform_(weight, -1 / math.sqrt(hidden), 1 / math.sqrt(hidden))
-            else:
+        else:
+            for weight in matrices + peepholes:
                 nn.init.normal_(weight, 0.0, init["weight_std"])
         self.input_proj.bias.zero_()[:hidden] = init["input_gate_bias"]
         if not self.has_time_gate:
             return
         periods = torch.empty(hidden).uniform_(*init["period_range"])
-        nn.init.uniform_(self.shift, 0.0, init["shift_max"])
+        if init["shift_max"] == "period":
+            nn.init.uniform_(self.shift, 0.0, 1.0).mul_(periods.exp())
+        else:
+            nn.init.uniform_(self.shift, 0.0, init["shift_max"])
         if self.time_parametrization == "raw":
             self.period.copy_(periods.exp())
             self.open_ratio.fill_(float(init["open_ratio"]))
@@ -115,7 +138,8 @@ class PhasedLSTM(nn.Module):
         gate = f"time_parametrization={self.time_parametrization}, leak={self.leak:g}" if self.has_time_gate \
             else "time_gate=False"
         return (f"hidden_size={self.hidden_size}, peepholes={self.peepholes is not None}, {gate}, "
-                f"grad_clip={self.grad_clip}")
+                f"grad_clip={self.grad_clip}, weight_init={self.init_settings['weight_init']}"
+                + (f", initial_state_std={self.initial_state_std:g}" if self.initial_state_std else ""))
 
     def periods_and_open_ratios(self) -> tuple[torch.Tensor, torch.Tensor]:
         """τ and r_on ``[H]``, positive, from the parameters of the chosen parametrisation."""
@@ -137,7 +161,7 @@ class PhasedLSTM(nn.Module):
         Timestamps shared by the whole batch (``times`` ``[1, T]``, or None: the step index) give one row of
         gates, broadcast over the batch. On the CPU (float32/float64) the recurrence runs in the native kernel
         (``rnnbench/native/phased_lstm.cpp``) when it can be built, else in :class:`PhasedLSTMRecurrence`."""
-        batch, steps = x.shape[0], x.shape[1]
+        steps = x.shape[1]
         if times is None:
             times = torch.arange(steps, device=x.device, dtype=x.dtype).unsqueeze(0)
         if self.has_time_gate:
@@ -145,7 +169,7 @@ class PhasedLSTM(nn.Module):
         else:
             gates = x.new_ones(1, steps, self.hidden_size)
         if state is None:
-            state = (x.new_zeros(batch, self.hidden_size),) * 2
+            state = initial_state(x, self.hidden_size, 2, self.initial_state_std)
         kernel = native_kernel(x)
         if kernel is not None:
             projected = self.input_proj(x.transpose(0, 1))                         # W x_t + b: [T, B, 4H]
