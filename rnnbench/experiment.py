@@ -32,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from rnnbench import checkpoint, runlock
 from rnnbench.allocator import reuse_freed_memory
 from rnnbench.config_checks import ConfigError, accepted_keys, build, check_keys, require
+from rnnbench.loggers import Loggers
 from rnnbench.optim import build_optimization
 from rnnbench.records import code_revision, read_record, versions, write_attempt
 from rnnbench.sizing import parameter_count
@@ -99,16 +100,6 @@ def config_choices() -> dict | None:
     return OmegaConf.to_container(HydraConfig.get().runtime.choices)
 
 
-def open_wandb(cfg: DictConfig, run_dir: Path, record: dict):
-    settings = cfg.logger.wandb
-    if settings.mode == "disabled":
-        return None
-    import wandb
-    return wandb.init(mode=settings.mode, project=settings.project, entity=settings.entity,
-                      name=f"{record['task']}-{record['model']}-seed{record['seed']}", dir=str(run_dir),
-                      config=record["config"], tags=list(settings.tags))
-
-
 def resume_point(resume, run_dir: Path) -> Path | None:
     if resume in (False, "false", "never", None):
         return None
@@ -145,7 +136,7 @@ def attempt(cfg: DictConfig, run_dir: Path) -> int:
     record = {"status": "running", "model": cfg.model_name, "task": cfg.task_name, "seed": cfg.seed,
               "config": OmegaConf.to_container(cfg, resolve=True), "versions": versions(), "code": code_revision()}
     write_attempt(run_dir, record)
-    wandb_run, code = None, 1
+    loggers, code = None, 1
     try:
         resume_from = resume_point(cfg.resume, run_dir)
         if resume_from is not None:
@@ -164,9 +155,10 @@ def attempt(cfg: DictConfig, run_dir: Path) -> int:
             print(f"{record['task']} / {record['model']}  seed {cfg.seed}  params {record['params']:,d}  "
                   f"device {device}  threads {torch.get_num_threads()}  run_dir {run_dir}")
             print(optimization.describe(), flush=True)
-            wandb_run = open_wandb(cfg, run_dir, record)
-            trainer = Trainer(trainer_config, run_dir, on_log=None if wandb_run is None else wandb_run.log,
+            loggers = Loggers(cfg, run_dir, record)
+            trainer = Trainer(trainer_config, run_dir, on_log=loggers.log if loggers.active else None,
                               run_config=record["config"])
+            record["sources"] = run_sources(config_choices())    # what is loaded now is what trains
             result = trainer.fit(net, task, optimization, resume_from=resume_from)
             record["artifacts"] = task.report(net, run_dir)
         record.update(status=result.status, steps=result.step, metrics=result.metrics, best=result.best)
@@ -199,8 +191,8 @@ def attempt(cfg: DictConfig, run_dir: Path) -> int:
         traceback.print_exc()
     finally:
         record["wall_s"] = time.time() - started
-        record["sources"] = run_sources(config_choices())
-        if wandb_run is not None:
-            wandb_run.finish(exit_code=code)
+        record.setdefault("sources", run_sources(config_choices()))
+        if loggers is not None:
+            loggers.finish(code)
         write_attempt(run_dir, record)
     return code

@@ -2,11 +2,17 @@
 
 A record's ``code`` field holds the ``commit`` (40-hex sha, or null outside a git checkout) and whether the tree
 had uncommitted changes (``dirty``); records written before the field existed have an unknown revision. A record
-is *stale* when the files that shaped it differ between its commit and HEAD (``git diff``): its model, task,
-optimiser and schedule modules and every package module they import (parsed at both commits; a module importing
-``rnnbench.native`` brings the kernel sources), their configs, conf/config.yaml and the optimizer and schedule
-groups, its paper preset and the ``+variant=`` presets of its sweep line (read from its directory name, Hydra's
-override_dirname), the configs these presets include and the experiment file.
+is *stale* when a file that shaped it differs from the file in this checkout (the working tree, normally HEAD).
+
+Which files shaped it: a record's ``sources`` (:mod:`rnnbench.sources`) lists, with digests, every project module
+its process loaded and every config Hydra composed for it; it is stale when one of those digests differs from
+the file's now. Records made before ``sources`` existed are judged by the files their commit's code would have
+loaded (``git diff``): the entry point (``run.py``, ``rnnbench/experiment.py``: the training loop, records,
+checkpoints, ...), its model, task, optimiser and schedule modules and every package module they import (parsed
+at both commits; a module importing ``rnnbench.native`` brings the kernel sources), their configs,
+conf/config.yaml and the optimizer and schedule groups, its paper preset and the ``+variant=`` presets of its
+sweep line (read from its directory name, Hydra's override_dirname), the configs these presets include and the
+experiment file.
 
 A *behaviour check* (:data:`CHECKS`) carries records across a refactor: an entry ``{from, to, check}`` says that
 ``scripts/fixed_runs.py --experiments cpu`` gave bit-identical results at commits ``from`` and ``to`` (both outputs
@@ -26,6 +32,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from rnnbench.sources import digest, included_configs
+
+ENTRY = ("run.py", "rnnbench/experiment.py")   # every run's process: the trainer, records, checkpoints, ...
 OPTIMIZATION = "rnnbench/optim.py"      # builds every run's optimiser: parameter groups, clipping, schedules
 SHARED_CONFIGS = ("conf/config.yaml", "conf/optimizer/", "conf/schedule/")   # every run's defaults
 NATIVE = "rnnbench.native"               # its modules load the C++ sources beside them
@@ -70,7 +79,8 @@ def read(repo: Path, path: str, commit: str | None = None) -> str | None:
     return shown.stdout if shown.returncode == 0 else None
 
 
-def imported_files(path: str, repo: Path, commit: str | None = None) -> set[str]:
+@cache
+def imported_files(path: str, repo: Path, commit: str | None = None) -> frozenset[str]:
     """``path`` and every ``rnnbench`` module it imports, transitively, as files of ``repo`` (at ``commit``, or in
     its working tree); ``rnnbench/native/`` (the kernel sources) when one of them is the native package."""
     found, pending = set(), [path]
@@ -90,20 +100,16 @@ def imported_files(path: str, repo: Path, commit: str | None = None) -> set[str]
                 if name.split(".")[0] == "rnnbench":
                     base = name.replace(".", "/")
                     pending += [f"{base}.py", f"{base}/__init__.py"]
-    return found
+    return frozenset(found)
 
 
-def included(path: str, repo: Path | None, commit: str | None = None) -> list[str]:
+@cache
+def included(path: str, repo: Path | None, commit: str | None = None) -> tuple[str, ...]:
     """``path`` and the configs its ``defaults`` list includes, recursively, as they are in ``repo`` (Hydra: an
     entry starting with / is relative to conf/, others to the config's top-level group)."""
-    text = None if repo is None else read(Path(repo), path, commit)
-    if text is None:
-        return [path]
-    defaults = OmegaConf.create(text).get("defaults") or []
-    group = "/".join(path.split("/")[:2])
-    return [path, *(f for entry in defaults if isinstance(entry, str) and entry != "_self_"
-                    for f in included(f"conf{entry}.yaml" if entry.startswith("/") else f"{group}/{entry}.yaml",
-                                      repo, commit))]
+    if repo is None:
+        return (path,)
+    return tuple(included_configs(path, lambda file: read(Path(repo), file, commit)))
 
 
 def source_files(record: dict, experiment: str, scale: str, repo: Path | None = None,
@@ -113,8 +119,8 @@ def source_files(record: dict, experiment: str, scale: str, repo: Path | None = 
     as they are at ``commit`` (default: the working tree)."""
     config = record.get("config") or {}
     model, task = record.get("model"), record.get("task")
-    modules = [OPTIMIZATION, *(module_file((config.get(group) or {}).get("_target_"))
-                               for group in ("model", "task", "optimizer", "schedule"))]
+    modules = [*ENTRY, OPTIMIZATION, *(module_file((config.get(group) or {}).get("_target_"))
+                                       for group in ("model", "task", "optimizer", "schedule"))]
     modules = [m for m in modules if m]
     files = [*SHARED_CONFIGS, *included(f"conf/experiment/{experiment}/{scale}.yaml", repo, commit), *modules]
     if repo is not None:
@@ -132,12 +138,12 @@ def source_files(record: dict, experiment: str, scale: str, repo: Path | None = 
 
 
 @cache
-def changed_files(repo: str, commit: str, files: tuple[str, ...], since: str = "HEAD") -> tuple[str, ...] | None:
-    """The ``files`` that differ between ``commit`` and ``since`` (HEAD) in ``repo``, a YAML file only where its
-    parsed content differs (a comment changes no run); None when git cannot tell."""
+def changed_files(repo: str, commit: str, files: tuple[str, ...], since: str | None = None) -> tuple[str, ...] | None:
+    """The ``files`` that differ between ``commit`` and ``since`` (None: the working tree) in ``repo``, a YAML file
+    only where its parsed content differs (a comment changes no run); None when git cannot tell."""
     try:
-        diff = subprocess.run(["git", "-C", repo, "diff", "--name-only", "--no-renames", commit, since, "--", *files],
-                              capture_output=True, text=True)
+        diff = subprocess.run(["git", "-C", repo, "diff", "--name-only", "--no-renames", commit,
+                               *([since] if since else []), "--", *files], capture_output=True, text=True)
     except OSError:
         return None
     if diff.returncode != 0:
@@ -146,10 +152,10 @@ def changed_files(repo: str, commit: str, files: tuple[str, ...], since: str = "
         repo, f, since))
 
 
-def parsed(repo: str, path: str, commit: str):
-    """A YAML file's content at ``commit`` as plain containers; None where it does not exist. An experiment
-    file's ``reproduce`` node is left out: it lists and describes the sweep (a run's overrides are in its
-    record), it sets nothing in a run."""
+def parsed(repo: str, path: str, commit: str | None):
+    """A YAML file's content at ``commit`` (None: the working tree) as plain containers; None where it does not
+    exist. An experiment file's ``reproduce`` node is left out: it lists and describes the sweep (a run's
+    overrides are in its record), it sets nothing in a run."""
     text = read(Path(repo), path, commit)
     if text is None:
         return None
@@ -157,6 +163,11 @@ def parsed(repo: str, path: str, commit: str):
     if path.startswith("conf/experiment/") and isinstance(content, dict):
         content.pop("reproduce", None)
     return content
+
+
+def file_digest(repo: Path, path: str, commit: str | None = None) -> str | None:
+    """:func:`rnnbench.sources.digest` of ``path`` at ``commit`` (None: the working tree)."""
+    return digest(path, read(Path(repo), path, commit))
 
 
 def behaviour_checks(repo: Path) -> list[dict]:
@@ -172,14 +183,35 @@ def record_files(record: dict, experiment: str, scale: str, repo: Path, *commits
 
 def checked_commit(record: dict, experiment: str, scale: str, repo: Path) -> tuple[str | None, list[dict]]:
     """The commit whose code a record stands for, and the behaviour checks that carried it there: a record whose
-    files equal those of a check's ``from`` commit counts as made at its ``to`` commit (repeatedly)."""
+    files equal those of a check's ``from`` commit counts as made at its ``to`` commit (repeatedly). With
+    ``sources``, "equal" is every digest equal to the file's at ``from``."""
     commit, carried = (record.get("code") or {}).get("commit"), []
-    for check in behaviour_checks(repo) if commit else []:
-        files = record_files(record, experiment, scale, repo, commit, check["from"])
-        if changed_files(str(repo), commit, files, check["from"]) == ():
-            commit = check["to"]
-            carried.append(check)
+    digests = dict(record.get("sources") or {})
+    for check in behaviour_checks(repo) if commit or digests else []:
+        if digests:
+            if any(file_digest(repo, path, check["from"]) != value for path, value in digests.items()):
+                continue
+            digests = {path: file_digest(repo, path, check["to"]) for path in digests}
+        else:
+            files = record_files(record, experiment, scale, repo, commit, check["from"])
+            if changed_files(str(repo), commit, files, check["from"]) != ():
+                continue
+        commit = check["to"]
+        carried.append(check)
     return commit, carried
+
+
+def changed_since(record: dict, experiment: str, scale: str, repo: Path) -> tuple[str | None, tuple | None]:
+    """The commit a record stands for (after behaviour checks) and the files that shaped it which differ in the
+    working tree now; None for the files when git cannot tell."""
+    commit, carried = checked_commit(record, experiment, scale, repo)
+    if record.get("sources"):
+        digests = record["sources"] if not carried else {      # carried: the files as they are at the last "to"
+            path: file_digest(repo, path, carried[-1]["to"]) for path in record["sources"]}
+        return commit or "unknown", tuple(sorted(p for p, value in digests.items() if file_digest(repo, p) != value))
+    if not commit:
+        return None, None
+    return commit, changed_files(str(repo), commit, record_files(record, experiment, scale, repo, commit, None))
 
 
 def carried_note(records: list[dict], experiment: str, scale: str, repo: Path) -> str:
@@ -210,10 +242,9 @@ def warnings(records: list[dict], experiment: str, scale: str, repo: Path) -> li
         found.append(f"{runs(counts['unknown'])} with no code revision (unknown)")
     unavailable, stale, changed = Counter(), Counter(), defaultdict(set)
     for record in records:
-        commit = checked_commit(record, experiment, scale, repo)[0]
+        commit, files = changed_since(record, experiment, scale, repo)
         if not commit:
             continue
-        files = changed_files(str(repo), commit, record_files(record, experiment, scale, repo, commit, None))
         if files is None:
             unavailable[commit[:7]] += 1
         elif files:

@@ -4,14 +4,18 @@ A table spec names its ``columns`` and ``rows``; each cell selects records by do
 (``model``, ``config.model.hidden_size``, ``config.task.sampling``, …), merged from the row, the column and
 the cell, and reads one value per record by a dotted path (``best.test/accuracy``, ``metrics.test/mse``,
 ``constants.baseline_loss``, ``params``; ``curve.train/accuracy@2000``: a column of the run's metrics.csv at a
-step; the metric set by the cell, else its row, else its column, else the spec), divided by a second path when
+step, ``curve.train/loss@1600-2000``: its mean over the logged rows after step 1600 up to 2000; the metric set by
+the cell, else its row, else its column, else the spec), divided by a second path when
 the cell sets ``normalize`` (e.g. ``constants.target_variance``). Published values sit beside ours with their
 source and a tolerance (``relative`` and/or ``absolute``). ``claims`` state the papers' qualitative results as
 comparisons (<, >, <=, >=) of a cell's mean with another cell's mean or a number, and are checked too.
 
 A cell's statistic is mean ± std over its completed runs that did not explode (``exploded: true`` in the
-record: the training loss left the useful range without going non-finite); exploded, diverged and failed
-runs are counted beside it, so one bad seed cannot silently dominate the mean.
+record: the training loss left the useful range without going non-finite) or that *recovered after a spike*
+(flagged for a spike above ``trainer.explosion_factor`` × the first logged loss, yet ending below that first
+loss: :func:`spike_recovery`); recovered runs are in the mean and marked with the spike's size and step;
+exploded (never came back), diverged and failed runs are counted beside it, so one bad seed cannot silently
+dominate the mean.
 
 A cell (or its column, or the spec) may ``tune`` a setting: ``{over: config.optimizer.lr, by: best.val/loss,
 goal: min}`` reports the runs of the setting with the best validation mean (a search the sweep runs, the test split
@@ -82,18 +86,22 @@ class Cell:
     values: list = field(default_factory=list)   # the values behind the mean
     used_dirs: list = field(default_factory=list)   # their runs (the figures draw these)
     tuning: str = ""            # the setting chosen by the cell's ``tune`` search, in words
+    recovered: list = field(default_factory=list)   # spike_recovery() of its runs that recovered after a spike
     mark: str = ""              # best | tied (with the best, Welch t-test) | "" — set by rank_column
 
 
 def curve_value(record: dict, column_at_step: str) -> float | None:
-    """``name@step``: the value of column ``name`` in the row of ``step`` of the run's metrics.csv, or None."""
-    name, _, step = column_at_step.rpartition("@")
+    """``name@step``: the value of column ``name`` in the row of ``step`` of the run's metrics.csv;
+    ``name@low-high``: its mean over the rows with low < step <= high; None where there is none."""
+    name, _, steps = column_at_step.rpartition("@")
+    low, _, high = steps.rpartition("-")
+    low, high = (int(low), int(high)) if low else (int(high) - 1, int(high))
     path = Path(record.get("run_dir") or "") / CURVES
     if not path.is_file():
         return None
     with open(path, newline="") as f:
-        row = next((r for r in csv.DictReader(f) if r.get("step") == step), None)
-    return float(row[name]) if row and row.get(name) else None
+        values = [float(r[name]) for r in csv.DictReader(f) if r.get(name) and low < int(r["step"]) <= high]
+    return float(np.mean(values)) if values else None
 
 
 def read_value(record: dict, metric: str, normalize: str | None = None) -> float | None:
@@ -112,9 +120,36 @@ def within(mean: float, published: float, tolerance: dict) -> bool:
     return abs(mean - published) <= bound
 
 
+def train_losses(record: dict) -> list[tuple[int, float]]:
+    """(step, train/loss) of every logged row of the run's metrics.csv."""
+    path = Path(record.get("run_dir") or "") / CURVES
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [(int(r["step"]), float(r["train/loss"])) for r in csv.DictReader(f) if r.get("train/loss")]
+
+
+def spike_recovery(record: dict) -> dict | None:
+    """For a run flagged exploded by a spike (its ``explosion`` loss above ``explosion_factor`` × the first
+    logged loss) whose last logged training loss is below its first: ``{"step", "factor"}``, the spike's step and
+    its size in first losses; None for any other run (not flagged, flagged for ending above 1.5× its first loss,
+    or never back below its first loss: those stay exploded)."""
+    explosion = record.get("explosion") if record.get("exploded") else None
+    losses = train_losses(record) if explosion else []
+    if not losses or not losses[0][1] > 0:
+        return None
+    first, last = losses[0][1], losses[-1][1]
+    factor = (record.get("config") or {}).get("trainer", {}).get("explosion_factor", 10)
+    if explosion["loss"] <= factor * first or not last < first:
+        return None
+    return {"step": explosion["step"], "factor": explosion["loss"] / first}
+
+
 def usable(records: list[dict]) -> list[dict]:
-    """The records a cell's statistic is computed on: completed, evaluated in full, not exploded."""
-    return [r for r in records if r["status"] == "completed" and not r.get("eval_capped") and not r.get("exploded")]
+    """The records a cell's statistic is computed on: completed, evaluated in full, not exploded (a run that
+    recovered after a spike counts)."""
+    return [r for r in records if r["status"] == "completed" and not r.get("eval_capped")
+            and (not r.get("exploded") or spike_recovery(r))]
 
 
 def tuned(records: list[dict], tune: dict) -> tuple[object, list[dict], list]:
@@ -171,9 +206,10 @@ def build_cell(records: list[dict], row: dict, column: dict, spec: dict) -> Cell
     grid = sorted(v for v in settings if isinstance(v, (int, float)))
     if tuning and len(grid) > 2 and setting in (grid[0], grid[-1]):
         tuning += ", at the grid's edge"                # the best may lie outside the searched range
+    recovered = [spike for spike in (spike_recovery(r) for r, _ in used) if spike]
     return Cell(row["label"], column["label"], mean, std, len(values), n_exploded, n_diverged, n_failed, n_capped,
                 published, verdict, sorted(r["run_dir"] for r in chosen), values,
-                sorted(r["run_dir"] for r, _ in used), tuning)
+                sorted(r["run_dir"] for r, _ in used), tuning, recovered)
 
 
 def rank_column(cells: list[Cell], goal: str, alpha: float) -> None:
@@ -236,6 +272,10 @@ def cell_text(cell: Cell, fmt: str, count_exploded: bool = False) -> str:
     ours = f"{format_value(cell.mean, fmt)} ± {format_value(cell.std, fmt)} (n={cell.n})" if cell.n else "—"
     exploded = cell.n_exploded or (count_exploded and cell.run_dirs)
     extra = [f"{cell.n_exploded} of {len(cell.run_dirs)} exploded"] if exploded else []
+    if cell.recovered:                                  # in the mean, marked
+        worst = max(cell.recovered, key=lambda spike: spike["factor"])
+        extra.append(f"{len(cell.recovered)} of {cell.n} recovered after a spike, up to {worst['factor']:.2g}× the "
+                     f"first loss (step {worst['step']})")
     if cell.n_diverged or cell.n_failed:                # "+": beside the n runs of the mean
         extra.append(f"{'+' if cell.n else ''}{cell.n_diverged} diverged, {cell.n_failed} failed")
     if cell.n_capped:
@@ -296,8 +336,10 @@ def markdown(spec: dict, cells: list[Cell], claims: list[dict], scale: str, note
              f"Published: {spec['source']}. Tolerance: {tolerance}. "
              "Cells: ours as mean ± std over the completed runs that did not explode (n) · published · verdict "
              "(ours alone where nothing is published); "
-             "exploded runs are left out of the mean and counted (k of n exploded; verdict exploded when all "
-             "did), as are diverged and failed ones; claims compare these means.", ""]
+             "exploded runs (a training-loss spike above 10× the first logged loss, or an end above 1.5× it) are "
+             "left out of the mean and counted (k of n exploded; verdict exploded when all did), as are diverged "
+             "and failed ones, but a run that spiked and came back below its first loss is in the mean, marked "
+             "\"recovered after a spike\" with the spike's size and step; claims compare these means.", ""]
     if spec.get("rank") or any(c.get("rank") for c in normalise_columns(spec)):
         lines += [f"**best**: the column's best mean; ≈ best: a two-sided Welch t-test cannot tell its runs from the "
                   f"best's (p ≥ {spec.get('rank_alpha', 0.05)}; cells with one run are not tested).", ""]

@@ -22,7 +22,6 @@ import contextlib
 import itertools
 import math
 import signal
-import sys
 import time
 from collections.abc import Sized
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from rnnbench import checkpoint as ckpt
 from rnnbench.config_checks import positive_int, require
 from rnnbench.contracts import missing_metrics
 from rnnbench.optim import Optimization
+from rnnbench.progress import EvaluationProgress, Progress, WallTimeProjection
 from rnnbench.records import write_curves
 from rnnbench.tasks.base import Task
 
@@ -165,93 +165,6 @@ def evaluate(net: nn.Module, task: Task, split: str, max_batches: int | None = N
     return {f"{split}/{name}": float(total_value) / count for name, (total_value, count) in sums.items()}
 
 
-class EvaluationProgress:
-    """Per-batch evaluation progress: a transient tqdm bar on a terminal; in log files a line with the ETA at
-    most every ``every_s`` seconds (short evaluations print nothing)."""
-
-    def __init__(self, split: str, total: int | None, every_s: float = 10.0):
-        self.split, self.total, self.every_s, self.done = split, total, every_s, 0
-        self.start = self.last_line = time.perf_counter()
-        self.bar = None
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-            self.bar = tqdm(total=total, desc=f"eval {split}", unit="batch", leave=False, dynamic_ncols=True)
-
-    def update(self) -> None:
-        self.done += 1
-        if self.bar is not None:
-            self.bar.update()
-            return
-        now = time.perf_counter()
-        if now - self.last_line >= self.every_s:
-            elapsed = now - self.start
-            eta = f", ETA {elapsed / self.done * (self.total - self.done):.0f} s" if self.total else ""
-            print(f"  eval {self.split}: batch {self.done}/{self.total or '?'}, {elapsed:.0f} s{eta}", flush=True)
-            self.last_line = now
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-class Progress:
-    """A tqdm bar on a terminal; one plain line per log point in log files."""
-
-    def __init__(self, total: int, start: int, enabled: bool):
-        self.bar = None
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-            self.bar = tqdm(total=total, initial=start, dynamic_ncols=True, leave=True)
-        self.enabled, self.total, self.last = enabled, total, start
-
-    def update(self, step: int, summary: dict[str, float]) -> None:
-        text = "  ".join(f"{k.split('/')[-1] if k.startswith('train/') else k} {v:.4g}"
-                         for k, v in summary.items())
-        if self.bar is not None:
-            self.bar.update(step - self.last)
-            self.bar.set_postfix_str(text, refresh=False)
-        elif self.enabled:
-            print(f"step {step}/{self.total}  {text}", flush=True)
-        self.last = step
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-class WallTimeProjection:
-    """One line once ``timing_steps`` steps after the first (which pays for warm-up) are timed: the time per step
-    and the projected wall time of the run's remaining steps; one more after the next evaluation, with the
-    evaluations counted in."""
-
-    def __init__(self, start: int, total: int, eval_every: int, timing_steps: int, device: torch.device):
-        self.start, self.total, self.eval_every, self.timing_steps = start, total, eval_every, timing_steps
-        self.device, self.step_s, self.timer, self.done = device, None, None, False
-
-    def _now(self) -> float:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        return time.perf_counter()
-
-    def evaluations_after(self, step: int) -> int:
-        return self.total // self.eval_every - step // self.eval_every + (self.total % self.eval_every != 0)
-
-    def after_step(self, step: int) -> None:
-        if step == self.start + 1:
-            self.timer = self._now()
-        elif step == self.start + 1 + self.timing_steps:
-            self.step_s = (self._now() - self.timer) / self.timing_steps
-            print(f"timing: {self.step_s * 1e3:.1f} ms/step; {self.total - step} steps to go ≈ "
-                  f"{self.step_s * (self.total - step) / 60:.1f} min (+ {self.evaluations_after(step)} evaluations)",
-                  flush=True)
-
-    def after_evaluation(self, step: int, seconds: float) -> None:
-        if self.step_s is not None and not self.done and step < self.total:
-            self.done = True
-            rest = self.step_s * (self.total - step) + seconds * self.evaluations_after(step)
-            print(f"timing: evaluation {seconds:.1f} s; projected time to finish ≈ {rest / 60:.1f} min", flush=True)
-
-
 class Trainer:
     """``run_config`` (the resolved run config) is stored with every checkpoint, for resuming runs to check."""
 
@@ -277,7 +190,9 @@ class Trainer:
         tick, tick_step = time.perf_counter(), s.step
         bar = Progress(total, s.step, cfg.progress)
         eval_every = cfg.eval_interval(task)
-        projection = WallTimeProjection(s.step, total, eval_every, cfg.timing_steps, next(net.parameters()).device)
+        device = next(net.parameters()).device
+        projection = WallTimeProjection(s.step, total, eval_every, cfg.timing_steps, device,
+                                        lambda: self._evaluation_estimate(net, task, device))
         previous_handlers = self._install_signal_handlers()
         net.train()
         try:
@@ -348,6 +263,21 @@ class Trainer:
         row["train/lr"] = optimization.optimizer.param_groups[0]["lr"]
         row["train/steps_per_s"] = steps_per_s
         return row, None
+
+    def _evaluation_estimate(self, net, task, device) -> float:
+        """Seconds of one evaluation (val, and test with eval_test), from one timed batch per split; the random
+        generators are restored afterwards, so the estimate changes nothing in the run."""
+        seconds = 0.0
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            for split in ("val", "test") if self.config.eval_test else ("val",):
+                batches = task.eval_batches(split)
+                count = len(batches) if isinstance(batches, Sized) else 1
+                if self.config.eval_max_batches is not None:
+                    count = min(count, self.config.eval_max_batches)
+                start = time.perf_counter()
+                evaluate(net, task, split, max_batches=1)
+                seconds += (time.perf_counter() - start) * count
+        return seconds
 
     def _evaluate(self, net, task, optimization, s: ckpt.TrainingState, row: dict) -> None:
         options = {"max_batches": self.config.eval_max_batches, "progress": self.config.progress}

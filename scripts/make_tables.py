@@ -46,9 +46,10 @@ def slug(text: str) -> str:
 
 
 def write_figures(spec: dict, cells: list, scale: str, out: Path, stem: str) -> list[tuple[str, Path]]:
-    """The table's figures as (link label, path): its learning curves (``curve``: one figure; with
-    ``curves_per_column: true``, one per column, each at the column's own ``curve`` metric and named after it),
-    and with ranked columns a rank chart of every row per column."""
+    """The table's figures as (link label, path): its learning curves (``curve``: one figure; ``curves``: one
+    figure per metric listed, named after it; with ``curves_per_column: true``, one per column, each at the
+    column's own ``curve`` metric and named after it), and with ranked columns a rank chart of every row per
+    column."""
     columns = tables.normalise_columns(spec)
     title = f"{spec['title']} ({scale})"
     if spec.get("curves_per_column"):
@@ -56,6 +57,9 @@ def write_figures(spec: dict, cells: list, scale: str, out: Path, stem: str) -> 
             [c for c in cells if c.column == column["label"]], column.get("curve", spec.get("curve")),
             f"{column['label']} ({scale})", out / f"{stem}_{slug(column['label'])}.png",
             column.get("curve_log", spec.get("curve_log", False)))) for column in columns]
+    elif spec.get("curves"):
+        drawn = [(metric, learning_curves(cells, metric, f"{title}: {metric}", out / f"{stem}_{slug(metric)}.png",
+                                          spec.get("curve_log", False))) for metric in spec["curves"]]
     else:
         drawn = [("curves", learning_curves(cells, spec["curve"], title, out / f"{stem}.png",
                                             spec.get("curve_log", False)) if spec.get("curve") else None)]

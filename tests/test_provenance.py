@@ -52,7 +52,8 @@ def test_revision_labels():
 def test_source_files_follow_the_record():
     files = provenance.source_files(record("ab" * 20), "audio", "cpu")
     assert {MODEL, "rnnbench/tasks/audio.py", "rnnbench/optim.py", "conf/model/cwrnn.yaml", "conf/task/audio.yaml",
-            "conf/paper/audio/cwrnn.yaml", "conf/experiment/audio/cpu.yaml", *provenance.SHARED_CONFIGS} == set(files)
+            "conf/paper/audio/cwrnn.yaml", "conf/experiment/audio/cpu.yaml", *provenance.SHARED_CONFIGS,
+            *provenance.ENTRY} == set(files)
     assert provenance.module_file("rnnbench.models.plstm.PhasedLSTM") == "rnnbench/models/plstm.py"
     assert provenance.module_file("torch.optim.SGD") is None
 

@@ -166,6 +166,8 @@ REFERENCE_ANCHORS = {"#" + line[3:].strip().lower().replace(" ", "-")
 @pytest.mark.parametrize("path", sorted((CONF / "table").glob("*.yaml")), ids=lambda p: p.stem)
 def test_table_specs_are_consistent(path):
     spec = tables.load_spec(path)
+    if spec.get("kind") == "agreement":
+        pytest.skip("an agreement page, not a published-vs-ours table: tests/test_agreement.py")
     assert spec["title"] and spec["source"] and spec["rows"]
     cited = re.findall(r"REFERENCES\.md(#[\w-]+)", spec["source"])
     assert cited and set(cited) <= REFERENCE_ANCHORS, "sources cite sections of REFERENCES.md"

@@ -11,7 +11,7 @@ x_i ← cos θ · x_i − sin θ · x_j,  x_j ← sin θ · x_i + cos θ · x_j;
 
 Angles start U(−π, π). W is materialised once per forward pass by applying the layers to the identity, each
 layer vectorised as ``R x = c ⊙ x + s ⊙ x[partner]`` (``partner`` swaps paired units); the time loop is
-:class:`rnnbench.models.rnn.RNN`'s. ``U`` is Kaiming-initialised, without bias. The complex (unitary) variant
+:class:`rnnbench.models.rnn.RNN`'s. ``U`` (``input_init``) has no bias. The complex (unitary) variant
 with its extra phases is not implemented.
 """
 
@@ -48,8 +48,8 @@ def rotation_pairs(style: str, n: int, capacity: int = 2) -> list[tuple[torch.Te
 
 class EURNN(RNN):
     def __init__(self, input_size: int, hidden_size: int, style: str = "tunable", capacity: int = 2,
-                 nonlinearity: str = "modrelu"):
-        super().__init__(input_size, hidden_size, nonlinearity, recurrent_init=None, bias=False)
+                 nonlinearity: str = "modrelu", input_init: str = "kaiming"):
+        super().__init__(input_size, hidden_size, nonlinearity, recurrent_init=None, bias=False, input_init=input_init)
         layers = rotation_pairs(style, hidden_size, capacity)
         self.style, self.layers = style, len(layers)
         # Per layer and unit: the partner unit, the index of the unit's angle, and the sign of sin θ in its row

@@ -4,8 +4,8 @@
 
 ``S`` is strictly upper triangular and holds the ``n(n−1)/2`` free parameters, so ``A`` is skew-symmetric and
 ``B`` is orthogonal for any parameter value. ``A`` starts from the Henaff or Cayley block init
-(:func:`rnnbench.models.initializers.skew_init`); ``U`` is Kaiming-initialised and has no bias (the modReLU bias is
-the only bias). The skew parameter forms the ``orthogonal`` group, trained at ``lr_orth``. ``expm`` is
+(:func:`rnnbench.models.initializers.skew_init`); ``U`` (``input_init``: Kaiming, or Xavier) has no bias (the
+modReLU bias is the only bias). The skew parameter forms the ``orthogonal`` group, trained at ``lr_orth``. ``expm`` is
 evaluated once per forward pass; the time loop is :class:`rnnbench.models.rnn.RNN`'s.
 """
 
@@ -47,8 +47,8 @@ class SkewExponential(nn.Module):
 
 class ExpRNN(RNN):
     def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "modrelu",
-                 recurrent_init: str = "henaff"):
-        super().__init__(input_size, hidden_size, nonlinearity, recurrent_init=None, bias=False)
+                 recurrent_init: str = "henaff", input_init: str = "kaiming"):
+        super().__init__(input_size, hidden_size, nonlinearity, recurrent_init=None, bias=False, input_init=input_init)
         self.orthogonal = SkewExponential(hidden_size, recurrent_init)
 
     def init_recurrent(self) -> None:

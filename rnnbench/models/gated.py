@@ -11,7 +11,9 @@ one-bias-per-gate counts some papers report by 4H (LSTM) or 3H (GRU); ``hidden_b
 one at 0 (not trained): one bias per gate, as in TensorFlow's cells (and half the bias learning rate of two).
 ``weight_init``: ``default`` (torch's U(±1/√H)), ``glorot_normal`` (each matrix), ``tf_glorot_uniform`` (the
 Glorot-uniform init of TF's one [I + H, 4H] kernel: U(±√(6 / (I + 5H))) for both matrices); biases 0 except
-with ``default``.
+with ``default`` and ``gate_glorot_normal``: each gate one linear layer on [x, h], as the nnRNN authors' LSTM
+(LSTM.py: four nn.Linear(I + H, H), xavier_normal_): per gate W and U drawn N(0, 2 / (I + 2H)), the bias
+torch's nn.Linear default U(±1/√(I + H)) (put in the input bias; the hidden bias starts at 0).
 ``forget_bias`` (LSTM) initialises the forget gate's bias: with a trainable bias this equals TF BasicLSTMCell's
 constant ``forget_bias`` added to a zero-initialised bias (the same pre-activation and the same gradients).
 State: LSTM ``(h, c)``, GRU ``h``, each ``[B, H]`` (the model contract; torch's kernels take ``[1, B, H]``);
@@ -27,7 +29,7 @@ from torch import nn
 from rnnbench.config_checks import non_negative_float, positive_int, require, require_choice
 from rnnbench.models.initializers import initial_state, tf_glorot_uniform_bound
 
-WEIGHT_INITS = ("default", "glorot_normal", "tf_glorot_uniform")
+WEIGHT_INITS = ("default", "glorot_normal", "tf_glorot_uniform", "gate_glorot_normal")
 
 
 class _VendorRecurrent(nn.Module):
@@ -50,7 +52,9 @@ class _VendorRecurrent(nn.Module):
             self.rnn.bias_hh_l0.requires_grad_(False)
 
     def init_weights(self) -> None:
-        if self.weight_init != "default":
+        if self.weight_init == "gate_glorot_normal":
+            self.init_gate_layers()
+        elif self.weight_init != "default":
             rnn = self.rnn
             gates = rnn.weight_ih_l0.shape[0] // self.hidden_size
             bound = tf_glorot_uniform_bound(rnn.input_size, self.hidden_size, gates)
@@ -63,6 +67,18 @@ class _VendorRecurrent(nn.Module):
                     nn.init.uniform_(param, -bound, bound)
         if not self.hidden_bias:
             nn.init.zeros_(self.rnn.bias_hh_l0)
+
+    @torch.no_grad()
+    def init_gate_layers(self) -> None:
+        """Each gate's [W | U] as one ``xavier_normal_`` [H, I + H] matrix, its bias U(±1/√(I + H))."""
+        rnn, hidden = self.rnn, self.hidden_size
+        fan_in = rnn.input_size + hidden
+        for gate in range(rnn.weight_ih_l0.shape[0] // hidden):
+            rows = slice(gate * hidden, (gate + 1) * hidden)
+            joint = nn.init.xavier_normal_(torch.empty(hidden, fan_in))
+            rnn.weight_ih_l0[rows], rnn.weight_hh_l0[rows] = joint[:, :rnn.input_size], joint[:, rnn.input_size:]
+        nn.init.uniform_(rnn.bias_ih_l0, -fan_in ** -0.5, fan_in ** -0.5)
+        nn.init.zeros_(rnn.bias_hh_l0)
 
     def reset_parameters(self) -> None:
         """Draw every parameter again from its initial distribution."""

@@ -10,7 +10,7 @@
   triangular through training); the ``triangular`` group, weight decay ``triangular_decay`` ("Tdecay").
 
 ``regularizer()`` is δ·Σ(γ_i − 1)² (δ = ``delta``, the authors' "alam"). ``V`` is built once per forward pass;
-the time loop is :class:`rnnbench.models.rnn.RNN`'s. ``U`` is Kaiming-initialised, without bias.
+the time loop is :class:`rnnbench.models.rnn.RNN`'s. ``U`` (``input_init``: Kaiming, or Xavier) has no bias.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from rnnbench.models.rnn import RNN
 
 class NNRNN(RNN):
     def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "modrelu",
-                 recurrent_init: str = "henaff", delta: float = 1e-4):
-        super().__init__(input_size, hidden_size, nonlinearity, recurrent_init=None, bias=False)
+                 recurrent_init: str = "henaff", delta: float = 1e-4, input_init: str = "kaiming"):
+        super().__init__(input_size, hidden_size, nonlinearity, recurrent_init=None, bias=False, input_init=input_init)
         require(hidden_size % 2 == 0, "hidden_size", hidden_size, "an even number (Λ has 2×2 blocks)")
         non_negative_float("delta", delta)
         self.delta = delta

@@ -4,6 +4,9 @@
 
 ``f`` is tanh, relu or modReLU; ``W`` starts from one of :data:`rnnbench.models.initializers.RECURRENT_INITS`.
 RNN-orth (Kerg et al. 2019's baseline) is this model with ``recurrent_init=orthogonal``.
+``U`` is ``input_init``: ``kaiming`` N(0, 2 / fan_in) or ``xavier`` N(0, 2 / (fan_in + fan_out)) (the nnRNN
+scripts' ``--iinit xavier``, torch's ``xavier_normal_``); ``b`` is ``bias_init``: ``zeros`` or ``default``, torch's
+``nn.Linear`` bias U(±1/√fan_in) (the nnRNN scripts' RNN cell).
 
 Structured models (expRNN, EURNN, nnRNN) subclass it and override :meth:`recurrent_matrix`, which is
 called once per forward pass; the time loop is shared: input projections for all steps in one matmul,
@@ -16,19 +19,26 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rnnbench.config_checks import positive_int
+from rnnbench.config_checks import positive_int, require_choice
 from rnnbench.models.activations import ModReLU, make_activation
 from rnnbench.models.initializers import recurrent_init as make_recurrent_init
 from rnnbench.models.recurrence import ElmanRecurrence
 
+INPUT_INITS = ("kaiming", "xavier")
+BIAS_INITS = ("zeros", "default")
+
 
 class RNN(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh",
-                 recurrent_init: str | None = "glorot_normal", bias: bool = True):
+                 recurrent_init: str | None = "glorot_normal", bias: bool = True, input_init: str = "kaiming",
+                 bias_init: str = "zeros"):
         super().__init__()
         positive_int("input_size", input_size)
         positive_int("hidden_size", hidden_size)
+        require_choice("input_init", input_init, INPUT_INITS)
+        require_choice("bias_init", bias_init, BIAS_INITS)
         self.hidden_size, self.nonlinearity, self.recurrent_init = hidden_size, nonlinearity, recurrent_init
+        self.input_init, self.bias_init = input_init, bias_init
         self.activation = make_activation(nonlinearity, hidden_size)
         self.input_proj = nn.Linear(input_size, hidden_size, bias=bias)
         self.init_input_proj()
@@ -37,9 +47,16 @@ class RNN(nn.Module):
             self.init_recurrent()
 
     def init_input_proj(self) -> None:
-        nn.init.kaiming_normal_(self.input_proj.weight, nonlinearity="relu")
-        if self.input_proj.bias is not None:
-            nn.init.zeros_(self.input_proj.bias)
+        weight, bias = self.input_proj.weight, self.input_proj.bias
+        if self.input_init == "xavier":
+            nn.init.xavier_normal_(weight)
+        else:
+            nn.init.kaiming_normal_(weight, nonlinearity="relu")
+        if bias is not None and self.bias_init == "default":
+            bound = 1 / weight.shape[1] ** 0.5
+            nn.init.uniform_(bias, -bound, bound)
+        elif bias is not None:
+            nn.init.zeros_(bias)
 
     def init_recurrent(self) -> None:
         """The recurrent parameters' initial values; a subclass with its own parametrisation overrides it."""
@@ -55,7 +72,9 @@ class RNN(nn.Module):
 
     def extra_repr(self) -> str:
         init = f", recurrent_init={self.recurrent_init}" if self.recurrent_init is not None else ""
-        return f"hidden_size={self.hidden_size}, nonlinearity={self.nonlinearity}{init}"
+        inputs = f", input_init={self.input_init}" if self.input_init != "kaiming" else ""
+        bias = f", bias_init={self.bias_init}" if self.bias_init != "zeros" and self.input_proj.bias is not None else ""
+        return f"hidden_size={self.hidden_size}, nonlinearity={self.nonlinearity}{init}{inputs}{bias}"
 
     def recurrent_matrix(self) -> torch.Tensor:
         """The ``hidden × hidden`` matrix W of h_t = f(W h_{t−1} + U x_t + b)."""

@@ -60,6 +60,7 @@ def load_wav(path: str | Path) -> tuple[int, np.ndarray]:
 
 
 class AudioTask(Task):
+    head_inits = ("default",)             # its own head (head_weight_std)
     name = "audio"
     input_size = 1
     output_size = 1

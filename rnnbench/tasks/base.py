@@ -12,7 +12,8 @@ A task owns its data on the run's device, its loss and its metrics. The trainer 
 ``report(net, run_dir)``            optional artifacts after training (plots), recorded as ``artifacts``.
 
 Attributes: ``input_size``, ``output_size``, ``readout`` ("every" step or "last" step),
-``carries_state`` (TBPTT: the final state of one batch starts the next; the trainer detaches it and
+``head_init`` (the readout's initialisation, :data:`HEAD_INITS`; a task with its own head accepts only
+``default``), ``carries_state`` (TBPTT: the final state of one batch starts the next; the trainer detaches it and
 resets it every ``steps_per_epoch`` steps), ``steps_per_epoch`` and ``epochs`` (the default budget, in epochs;
 the trainer owns the budget: ``trainer.max_steps`` or ``trainer.epochs`` override it), ``constants``
 (reference values such as a task's trivial baseline, copied into the run record).
@@ -29,6 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnbench.config_checks import positive_int, require_choice
+
+# The readout's initialisation: torch's nn.Linear default; TensorFlow's dense layer (xavier_initializer: Glorot-
+# uniform weights, zero bias); the nnRNN scripts' (xavier_normal_ weights, torch's default bias).
+HEAD_INITS = ("default", "tf_glorot_uniform", "xavier_normal")
 
 
 @dataclass
@@ -74,18 +79,26 @@ class Task:
     output_size: int
     readout: str = "every"
     carries_state: bool = False
+    head_inits: tuple[str, ...] = HEAD_INITS       # a task that builds its own head: ("default",)
 
     def __init__(self, *, device: torch.device | str = "cpu", seed: int = 0, batch_size: int = 10,
-                 epochs: int = 10, steps_per_epoch: int = 100):
+                 epochs: int = 10, steps_per_epoch: int = 100, head_init: str = "default"):
         positive_int("batch_size", batch_size)
         positive_int("epochs", epochs)
         positive_int("steps_per_epoch", steps_per_epoch)
+        require_choice("head_init", head_init, self.head_inits)
         self.device, self.seed, self.batch_size = torch.device(device), seed, batch_size
-        self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
+        self.epochs, self.steps_per_epoch, self.head_init = epochs, steps_per_epoch, head_init
         self.constants: dict[str, float] = {}
 
     def network(self, core: nn.Module) -> SequenceNetwork:
-        return SequenceNetwork(core, nn.Linear(core.hidden_size, self.output_size), self.readout)
+        head = nn.Linear(core.hidden_size, self.output_size)
+        if self.head_init == "tf_glorot_uniform":
+            nn.init.xavier_uniform_(head.weight)
+            nn.init.zeros_(head.bias)
+        elif self.head_init == "xavier_normal":
+            nn.init.xavier_normal_(head.weight)
+        return SequenceNetwork(core, head, self.readout)
 
     def train_batch(self, step: int) -> Batch:
         raise NotImplementedError

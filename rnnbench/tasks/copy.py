@@ -1,7 +1,9 @@
 """Copy task (Hochreiter & Schmidhuber 1997; the definition of Arjovsky et al. 2016 used by Kerg et al. 2019).
 
 Input of length T + 20: 10 symbols drawn uniformly from 8 (ids 1..8), T − 1 blanks (id 0), the cue (id 9),
-then 10 blanks; one-hot over the 10 ids. Target: T + 10 blanks, then the 10 symbols (9 classes: 0..8).
+then 10 blanks; ``encoding``: ``onehot`` over the 10 ids, or ``scalar``, one input channel holding the id as a
+number (the nnRNN authors' copytask.py, which one-hot encodes only with ``--onehot``). Target: T + 10 blanks,
+then the 10 symbols (9 classes: 0..8).
 Loss: cross-entropy averaged over all T + 20 steps. Accuracy: over the 10 recalled symbols.
 A memoryless model that outputs blank for the first T + 10 steps and a uniform guess over the 8 symbols
 afterwards reaches the baseline loss 10 · ln 8 / (T + 20).
@@ -14,22 +16,23 @@ import math
 import torch
 import torch.nn.functional as F
 
-from rnnbench.config_checks import positive_int
+from rnnbench.config_checks import positive_int, require_choice
 from rnnbench.tasks.base import Batch, GeneratedTask
 
 RECALL, SYMBOLS, CUE = 10, 8, 9
+ENCODINGS = {"onehot": SYMBOLS + 2, "scalar": 1}    # input channels
 
 
 class CopyTask(GeneratedTask):
     name = "copy"
-    input_size = 10
     output_size = 9
     readout = "every"
 
-    def __init__(self, T: int = 200, **kwargs):
+    def __init__(self, T: int = 200, encoding: str = "onehot", **kwargs):
         super().__init__(**kwargs)
         positive_int("T", T)
-        self.T = T
+        require_choice("encoding", encoding, tuple(ENCODINGS))
+        self.T, self.encoding, self.input_size = T, encoding, ENCODINGS[encoding]
         self.constants = {"baseline_loss": copy_baseline(T)}
 
     def generate(self, n: int, generator: torch.Generator) -> Batch:
@@ -40,7 +43,9 @@ class CopyTask(GeneratedTask):
         sequence[:, T + RECALL - 1] = CUE
         targets = torch.zeros(n, length, dtype=torch.long, device=self.device)
         targets[:, -RECALL:] = symbols
-        return Batch(F.one_hot(sequence, SYMBOLS + 2).float(), targets)
+        inputs = (F.one_hot(sequence, SYMBOLS + 2).float() if self.encoding == "onehot"
+                  else sequence.float().unsqueeze(-1))
+        return Batch(inputs, targets)
 
     def criterion(self, outputs, batch, reduction):
         return F.cross_entropy(outputs.flatten(0, 1), batch.targets.flatten(), reduction=reduction)

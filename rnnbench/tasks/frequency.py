@@ -67,6 +67,8 @@ class FrequencyTask(SequenceClassification, GeneratedTask):
                          steps_per_epoch=math.ceil(examples_per_epoch / batch_size), **kwargs)
         self.sampling, self.time_input, self.time_input_scale = sampling, time_input, time_input_scale
         self.start_time, self.async_points, self.head = start_time, ASYNC_POINTS[async_points], head
+        require(head == "linear" or self.head_init == "default", "head_init", self.head_init,
+                "default with head=authors (its dense layer has its own init)")
         self.min_duration, self.max_duration = float(min_duration), float(max_duration)
         self.rate = SAMPLINGS[sampling]
         self.max_length = math.ceil(self.max_duration * self.rate)

