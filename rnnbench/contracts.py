@@ -24,6 +24,7 @@ steps_per_epoch`` steps unless ``trainer.max_steps`` or ``trainer.epochs`` say o
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -31,6 +32,18 @@ import torch
 from torch import nn
 
 REQUIRED_METRICS = ("loss",)
+
+
+@dataclass
+class Batch:
+    inputs: torch.Tensor                 # [B, T, I] floats, or [B, T] token ids for tasks with an embedding
+    targets: torch.Tensor                # [B, T] (every-step readout) or [B] / [B, O] (last-step readout)
+    times: torch.Tensor | None = None    # [B, T] real timestamps (time-aware models)
+    lengths: torch.Tensor | None = None  # [B] number of real steps; padding comes after them
+
+    @property
+    def size(self) -> int:
+        return self.inputs.shape[0]
 
 
 @runtime_checkable
@@ -51,13 +64,13 @@ class TaskContract(Protocol):
     epochs: int
     constants: dict[str, float]
 
-    def train_batch(self, step: int) -> Any: ...
+    def train_batch(self, step: int) -> Batch: ...
 
-    def eval_batches(self, split: str) -> Iterable[Any]: ...
+    def eval_batches(self, split: str) -> Iterable[Batch]: ...
 
-    def loss(self, outputs: torch.Tensor, batch: Any) -> torch.Tensor: ...
+    def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor: ...
 
-    def metrics(self, outputs: torch.Tensor, batch: Any) -> dict[str, tuple[torch.Tensor, int]]: ...
+    def metrics(self, outputs: torch.Tensor, batch: Batch) -> dict[str, tuple[torch.Tensor, int]]: ...
 
     def network(self, core: nn.Module) -> nn.Module: ...
 

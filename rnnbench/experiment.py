@@ -35,12 +35,16 @@ from rnnbench.config_checks import ConfigError, accepted_keys, build, check_keys
 from rnnbench.loggers import Loggers
 from rnnbench.optim import build_optimization
 from rnnbench.records import code_revision, read_record, versions, write_attempt
-from rnnbench.sizing import parameter_count
 from rnnbench.sources import run_sources
 from rnnbench.train import Interrupted, Trainer, TrainerConfig, explosion
 
 INTERRUPT_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 LOCKED_EXIT = 75                      # EX_TEMPFAIL: the directory is busy, try again later
+
+
+def parameter_count(net: torch.nn.Module) -> int:
+    """The record's ``params``: trainable parameters of the whole network."""
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
 def resolve_device(name: str) -> torch.device:

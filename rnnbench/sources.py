@@ -5,7 +5,7 @@ A record's ``sources`` maps repository paths to digests: every module of this ch
 loaded) and every config file Hydra composed for it (``conf/config.yaml``, the chosen option of each group —
 model, task, optimizer, schedule, paper preset, variant, experiment — and the configs their defaults lists
 include). A record is stale when one of its paths' digests differs from the file's at HEAD
-(:mod:`rnnbench.provenance`), so a change to a module no run loaded warns no table, and one to the training loop
+(:mod:`rnnbench.report.provenance`), so a change to a module no run loaded warns no table, and one to the training loop
 warns every table.
 
 Digests ignore what cannot change a run: a Python module's comments and layout (the digest of its syntax tree),

@@ -1,6 +1,6 @@
 """The training loop: steps, periodic evaluation, best-validation tracking, logging, checkpoints.
 
-It knows only the task and model contracts (:mod:`rnnbench.tasks.base`, :mod:`rnnbench.models`):
+It knows only the task and model contracts (:mod:`rnnbench.contracts`):
 
     for step in range(start, total):
         batch = task.train_batch(step)                       # deterministic in (seed, step)
@@ -33,11 +33,10 @@ from torch import nn
 
 from rnnbench import checkpoint as ckpt
 from rnnbench.config_checks import positive_int, require
-from rnnbench.contracts import missing_metrics
+from rnnbench.contracts import TaskContract, missing_metrics
 from rnnbench.optim import Optimization
 from rnnbench.progress import EvaluationProgress, Progress, WallTimeProjection
 from rnnbench.records import write_curves
-from rnnbench.tasks.base import Task
 
 
 class Interrupted(Exception):
@@ -89,14 +88,14 @@ class TrainerConfig:
         require(isinstance(self.checkpoint_every, int) and self.checkpoint_every >= 0, "checkpoint_every",
                 self.checkpoint_every, "a non-negative integer")
 
-    def total_steps(self, task: Task) -> int:
+    def total_steps(self, task: TaskContract) -> int:
         if self.max_steps is not None:
             return self.max_steps
         if self.epochs is not None:
             return self.epochs * task.steps_per_epoch
         return task.epochs * task.steps_per_epoch
 
-    def eval_interval(self, task: Task) -> int:
+    def eval_interval(self, task: TaskContract) -> int:
         return task.steps_per_epoch if self.eval_every == "epoch" else self.eval_every
 
 
@@ -139,7 +138,7 @@ def regularizer(net: nn.Module) -> torch.Tensor | float:
 
 
 @torch.no_grad()
-def evaluate(net: nn.Module, task: Task, split: str, max_batches: int | None = None,
+def evaluate(net: nn.Module, task: TaskContract, split: str, max_batches: int | None = None,
              progress: bool = False) -> dict[str, float]:
     """Metrics over a split (its first ``max_batches`` batches if set), keyed ``split/name``; one host sync at
     the end. ``progress``: a bar on a terminal, else a line with the ETA at most every 10 s."""
@@ -172,7 +171,7 @@ class Trainer:
         self.config, self.run_dir, self.on_log, self.run_config = config, Path(run_dir), on_log, run_config
         self._signal: int | None = None
 
-    def fit(self, net: nn.Module, task: Task, optimization: Optimization,
+    def fit(self, net: nn.Module, task: TaskContract, optimization: Optimization,
             resume_from: Path | None = None) -> FitResult:
         cfg = self.config
         total = cfg.total_steps(task)

@@ -23,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rnnbench import sweeps
+from rnnbench.report import sweeps
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMON = ["trainer.max_steps=30", "trainer.eval_every=15", "trainer.log_every=5", "trainer.checkpoint_every=15",

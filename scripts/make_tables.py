@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnbench import provenance, sweeps, tables
-from rnnbench.plots import learning_curves, rank_chart
+from rnnbench.report import provenance, sweeps, tables
+from rnnbench.report.plots import learning_curves, rank_chart
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"

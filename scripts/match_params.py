@@ -1,5 +1,5 @@
 """Sizes at a parameter budget: for each model, the width (or ``--key``, e.g. EURNN's ``capacity``) whose network
-on the task has the trainable parameter count closest to ``--params`` (rnnbench.sizing), for sweeps that compare
+on the task has the trainable parameter count closest to ``--params`` (rnnbench.report.sizing), for sweeps that compare
 models at equal size.
 
     python scripts/match_params.py --params 20000 task=copy task.T=200
@@ -21,7 +21,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from rnnbench.experiment import build
-from rnnbench.sizing import network_count, size_for_budget
+from rnnbench.report.sizing import network_count, size_for_budget
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

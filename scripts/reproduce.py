@@ -1,7 +1,7 @@
 """`make reproduce TABLE=<experiment> SCALE=cpu|paper`: run an experiment's sweeps, ``--jobs`` runs at a time.
 
 conf/experiment/<experiment>/<scale>.yaml holds the common settings and, under ``reproduce``, its sweep lines
-(``sweeps`` and/or a column × row ``matrix``) and optionally a ``search`` (rnnbench.sweeps): every line's search
+(``sweeps`` and/or a column × row ``matrix``) and optionally a ``search`` (rnnbench.report.sweeps): every line's search
 runs first, and a line's final seeds start, ahead of the remaining search runs, as soon as its search has
 finished and chosen its setting. Each run is one `run.py -m` call with single values, so its record goes where a
 Hydra multirun puts it: results/records/<experiment>/<scale>/<overrides>/. Runs already ``completed`` are skipped
@@ -20,9 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-from rnnbench import sweeps, tables
 from rnnbench.experiment import LOCKED_EXIT
 from rnnbench.records import read_record
+from rnnbench.report import sweeps, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

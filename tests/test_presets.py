@@ -7,9 +7,9 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from rnnbench import sweeps, tables
 from rnnbench.config_checks import ConfigError
 from rnnbench.optim import Optimization, build_optimization
+from rnnbench.report import sweeps, tables
 from rnnbench.tasks.ptb import PTBCharTask
 from rnnbench.train import TrainerConfig
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnbench import provenance
+from rnnbench.report import provenance
 
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@t", "GIT_CONFIG_GLOBAL": os.devnull}

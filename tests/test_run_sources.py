@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnbench import provenance
+from rnnbench.report import provenance
 from rnnbench.sources import digest, loaded_modules
 
 from conftest import ROOT, record, run_cli
@@ -40,7 +40,7 @@ def test_a_record_lists_every_loaded_module_and_composed_config(copy_record):
             "conf/model/rnn.yaml", "conf/task/copy.yaml", "conf/paper/copy/rnn.yaml", "conf/optimizer/rmsprop.yaml",
             "conf/schedule/none.yaml"} <= set(sources)
     assert sources["rnnbench/train.py"] == digest("rnnbench/train.py", (ROOT / "rnnbench/train.py").read_text())
-    assert not {"rnnbench/models/plstm.py", "rnnbench/plots.py", "rnnbench/tables.py"} & set(sources)
+    assert not {"rnnbench/models/plstm.py", "rnnbench/report/plots.py", "rnnbench/report/tables.py"} & set(sources)
 
 
 def test_loaded_modules_are_the_checkouts_own():
@@ -58,14 +58,14 @@ def copy_of(root: Path, files: list[str], into: Path) -> Path:
 
 def test_a_changed_loaded_module_makes_the_record_stale_and_an_unloaded_one_does_not(copy_record, tmp_path):
     """Staleness compares the record's digests with the files now: a line changed in rnnbench/train.py (loaded by
-    every run) warns; a change to rnnbench/plots.py (loaded by none) does not. The checkout here is a copy
+    every run) warns; a change to rnnbench/report/plots.py (loaded by none) does not. The checkout here is a copy
     outside git, so the record's revision is unknown but its digests still decide."""
     sources = copy_record["sources"]
-    repo = copy_of(ROOT, [*sources, "rnnbench/plots.py"], tmp_path / "checkout")
+    repo = copy_of(ROOT, [*sources, "rnnbench/report/plots.py"], tmp_path / "checkout")
     rec = {"model": "rnn", "task": "copy", "code": {"commit": "f" * 40, "dirty": False}, "sources": sources}
     provenance.read.cache_clear()
     assert not any(w.startswith("stale") for w in provenance.warnings([rec], "copy", "cpu", repo))
-    (repo / "rnnbench/plots.py").write_text("changed = True\n")
+    (repo / "rnnbench/report/plots.py").write_text("changed = True\n")
     provenance.read.cache_clear()
     assert not any(w.startswith("stale") for w in provenance.warnings([rec], "copy", "cpu", repo))
     train = repo / "rnnbench/train.py"

@@ -1,9 +1,9 @@
-"""Sizes at a parameter budget (rnnbench.sizing)."""
+"""Sizes at a parameter budget (rnnbench.report.sizing)."""
 
 import torch
 
 from rnnbench.experiment import build
-from rnnbench.sizing import network_count, size_for_budget
+from rnnbench.report.sizing import network_count, size_for_budget
 
 from conftest import compose_config
 

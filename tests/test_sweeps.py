@@ -1,8 +1,8 @@
-"""An experiment's sweep lines, its search stage and the run directories (rnnbench.sweeps)."""
+"""An experiment's sweep lines, its search stage and the run directories (rnnbench.report.sweeps)."""
 
 from omegaconf import OmegaConf
 
-from rnnbench import sweeps
+from rnnbench.report import sweeps
 
 from conftest import CONF, ROOT, TINY, run_cli
 
@@ -38,7 +38,7 @@ def test_search_runs_every_value_on_the_search_seeds_and_the_final_seeds_at_one_
 
 
 def test_the_cross_experiment_covers_every_model_on_every_column_with_a_search():
-    node = OmegaConf.to_container(OmegaConf.load(CONF / "experiment/cross/cpu.yaml").reproduce)
+    node = OmegaConf.to_container(OmegaConf.load(CONF / "experiment/cross/cpu.sweep.yaml"))
     lines = sweeps.sweep_lines(CONF, "cross", "cpu")
     models = sorted(p.stem for p in CONF.glob("model/*.yaml") if p.stem != "lstm_peephole")
     assert sorted(node["matrix"]["rows"]) == models
@@ -59,3 +59,30 @@ def test_run_dir_is_where_a_hydra_multirun_writes_the_record(tmp_path):
     expected = sorted(sweeps.run_dir(ROOT, "x", "cpu", (*line, "seed=0", sweeps.setting("optimizer.lr", v))).name
                       for v in (3.0e-4, 1.0e-3))
     assert made == expected and "optimizer.lr=0.0003" in made[0] + made[1]
+
+
+def test_the_sweep_is_not_part_of_a_runs_config():
+    from conftest import compose_config
+    cfg = compose_config(["+experiment=copy/cpu"])
+    assert "reproduce" not in cfg and sweeps.reproduce_node(CONF, "copy", "cpu")["sweeps"]
+
+
+def test_a_misspelt_key_in_a_table_spec_or_a_sweep_fails_on_one_line_naming_it(tmp_path):
+    import pytest
+
+    from rnnbench.config_checks import ConfigError
+    from rnnbench.report import tables
+    spec = (CONF / "table" / "copy.yaml").read_text().replace("exploded_column:", "exploded_colum:")
+    (tmp_path / "copy.yaml").write_text(spec)
+    with pytest.raises(ConfigError) as error:
+        tables.load_spec(tmp_path / "copy.yaml")
+    assert str(error.value) == "unknown key copy.exploded_colum (did you mean exploded_column?)"
+    (tmp_path / "rows.yaml").write_text("title: t\nsource: s\nrows:\n  - {label: a, publishd: {x: 1}}\n")
+    with pytest.raises(ConfigError, match=r"rows\.rows\[0\]\.publishd"):
+        tables.load_spec(tmp_path / "rows.yaml")
+    conf = tmp_path / "conf"
+    (conf / "experiment" / "e").mkdir(parents=True)
+    (conf / "experiment" / "e" / "cpu.sweep.yaml").write_text("sweeps: [seed=0]\nsearch: {key: a, values: [1], by: b, "
+                                                              "final_seed: [1]}\n")
+    with pytest.raises(ConfigError, match=r"e/cpu\.sweep\.search\.final_seed.*final_seeds"):
+        sweeps.reproduce_node(conf, "e", "cpu")

@@ -1,4 +1,5 @@
-"""The task contract, the batch container and the network a task wraps around a recurrent core.
+"""The task base class (defaults for the task contract of :mod:`rnnbench.contracts`), samplers and the network
+a task wraps around a recurrent core.
 
 A task owns its data on the run's device, its loss and its metrics. The trainer only calls:
 
@@ -23,29 +24,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from rnnbench.config_checks import positive_int, require_choice
+from rnnbench.contracts import Batch
 
 # The readout's initialisation: torch's nn.Linear default; TensorFlow's dense layer (xavier_initializer: Glorot-
 # uniform weights, zero bias); the nnRNN scripts' (xavier_normal_ weights, torch's default bias).
 HEAD_INITS = ("default", "tf_glorot_uniform", "xavier_normal")
-
-
-@dataclass
-class Batch:
-    inputs: torch.Tensor                 # [B, T, I] floats, or [B, T] token ids for tasks with an embedding
-    targets: torch.Tensor                # [B, T] (every-step readout) or [B] / [B, O] (last-step readout)
-    times: torch.Tensor | None = None    # [B, T] real timestamps (time-aware models)
-    lengths: torch.Tensor | None = None  # [B] number of real steps; padding comes after them
-
-    @property
-    def size(self) -> int:
-        return self.inputs.shape[0]
 
 
 def make_generator(device: torch.device | str, *key) -> torch.Generator:

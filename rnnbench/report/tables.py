@@ -19,8 +19,8 @@ dominate the mean.
 
 A cell (or its column, or the spec) may ``tune`` a setting: ``{over: config.optimizer.lr, by: best.val/loss,
 goal: min}`` reports the runs of the setting with the best validation mean (a search the sweep runs, the test split
-never consulted; ``seeds: [0]`` lets only those seeds decide). A table whose experiment has a ``reproduce.search``
-tunes by it (rnnbench.sweeps.tune_of). ``rank: min | max`` marks each column's best cell and the cells a Welch
+never consulted; ``seeds: [0]`` lets only those seeds decide). A table whose experiment's sweep has a ``search``
+tunes by it (rnnbench.report.sweeps.tune_of). ``rank: min | max`` marks each column's best cell and the cells a Welch
 t-test cannot tell from it.
 
 A spec's ``scales`` maps a scale (``cpu``) to the keys that differ in that scale's table (e.g. its own columns
@@ -45,8 +45,9 @@ import numpy as np
 from omegaconf import OmegaConf
 from scipy import stats
 
-from rnnbench import provenance
 from rnnbench.records import CURVES, scan
+from rnnbench.report import provenance
+from rnnbench.report.specs import check_table
 
 OPERATORS = {"<": np.less, ">": np.greater, ">=": np.greater_equal, "<=": np.less_equal}
 CURVE = "curve."
@@ -157,7 +158,7 @@ def tuned(records: list[dict], tune: dict) -> tuple[object, list[dict], list]:
     setting whose usable runs have the best mean ``tune["by"]`` (``goal`` min or max; e.g. ``best.val/loss``, never
     a test metric); with the setting and the settings searched. With ``tune["seeds"]``, only those
     seeds' runs decide (a search run on seed 0, the other seeds run at the chosen setting only: see
-    rnnbench.sweeps). No usable run: (None, records, settings)."""
+    rnnbench.report.sweeps). No usable run: (None, records, settings)."""
     settings = sorted({repr(lookup(r, tune["over"])): lookup(r, tune["over"]) for r in records}.items())
     deciding = [r for r in usable(records) if "seeds" not in tune or r.get("seed") in tune["seeds"]]
     scores = {}
@@ -383,8 +384,11 @@ def csv_rows(cells: list[Cell]) -> list[dict]:
 
 
 def load_spec(path: Path, scale: str | None = None) -> dict:
-    """A table spec; with ``scale``, its ``scales.<scale>`` keys replace the top-level ones."""
+    """A table spec, its keys checked (rnnbench.report.specs); with ``scale``, its ``scales.<scale>`` keys
+    replace the top-level ones."""
     spec = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    if spec.get("kind") != "agreement":                 # an agreement page has its own keys (rnnbench.agreement)
+        check_table(spec, f"{Path(path).stem}")
     overrides = (spec.pop("scales", None) or {}).get(scale) or {}
     return {**spec, **overrides}
 

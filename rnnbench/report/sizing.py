@@ -12,11 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from omegaconf import DictConfig, OmegaConf
-from torch import nn
 
-
-def parameter_count(net: nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+from rnnbench.experiment import build, parameter_count
 
 
 def size_for_budget(count_at: Callable[[int], int], budget: int, multiple_of: int = 8,
@@ -38,6 +35,5 @@ def size_for_budget(count_at: Callable[[int], int], budget: int, multiple_of: in
 
 def network_count(model: DictConfig, task, size: int, key: str = "hidden_size") -> int:
     """Trainable parameters of ``task.network`` around ``model`` (a model config) with ``model.<key>`` = ``size``."""
-    from rnnbench.experiment import build
     node = OmegaConf.merge(model, {key: size})
     return parameter_count(task.network(build(node, "model", input_size=task.input_size)))

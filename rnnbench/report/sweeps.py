@@ -1,4 +1,5 @@
-"""An experiment's sweeps: the ``reproduce`` node of conf/experiment/<name>/<scale>.yaml.
+"""An experiment's sweeps: conf/experiment/<name>/<scale>.sweep.yaml, beside the experiment's run settings
+(<scale>.yaml) and never part of a run's config (records made before the split hold it as a ``reproduce`` node):
 
 - ``sweeps``: Hydra multirun lines (``key=a,b key2=c``), each the cartesian product of its values;
 - ``matrix``: more lines, one per column × row (``common``, then the column's overrides, then the row's, or the
@@ -23,14 +24,29 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
+from rnnbench.report.specs import check_sweep
+
 
 def experiment_file(conf: Path, experiment: str, scale: str) -> Path:
     return Path(conf) / "experiment" / experiment / f"{scale}.yaml"
 
 
+def sweep_file(conf: Path, experiment: str, scale: str) -> Path:
+    return Path(conf) / "experiment" / experiment / f"{scale}.sweep.yaml"
+
+
 def reproduce_node(conf: Path, experiment: str, scale: str) -> dict:
-    node = OmegaConf.load(experiment_file(conf, experiment, scale)).get("reproduce") or {}
-    return OmegaConf.to_container(node, resolve=True)
+    """The experiment's sweep definition (``note``, ``sweeps``, ``matrix``, ``search``); {} if it has none. A
+    checkout from before the split (e.g. an old commit's, for scripts/fixed_runs.py) has it as the experiment
+    file's ``reproduce`` node."""
+    path, old = sweep_file(conf, experiment, scale), experiment_file(conf, experiment, scale)
+    if path.exists():
+        node = OmegaConf.to_container(OmegaConf.load(path), resolve=True) or {}
+    else:
+        node = OmegaConf.load(old).get("reproduce") if old.exists() else None
+        node = OmegaConf.to_container(node, resolve=True) if node else {}
+    check_sweep(node, f"{experiment}/{scale}.sweep")
+    return node
 
 
 def records_dir(root: Path, experiment: str, scale: str) -> Path:
