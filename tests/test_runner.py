@@ -86,7 +86,8 @@ def test_evaluation_cap_is_recorded_and_timing_projected(tmp_path, capsys):
     # the same weights (same seed), evaluated on the first of four batches only
     assert capped["metrics"]["val/loss"] != full["metrics"]["val/loss"]
     out = capsys.readouterr().out
-    assert "timing: " in out and "ms/step; 3 steps to go" in out and "projected time to finish" in out
+    assert "timing: " in out and "ms/step, one evaluation ≈" in out and "3 steps and 2 evaluations to go" in out
+    assert "projected time to finish" in out
 
 
 def test_single_run_cli_and_skip_completed(tmp_path):
