@@ -35,5 +35,8 @@ bench: install
 tables: install
 	$(PY) scripts/make_tables.py
 
+# TABLE=agreement runs the authors' code beside ours: AUTHORS_NNRNN=<a checkout of KyleGoyette/nnRNN at 294d4ff>
 reproduce: install
-	$(PY) scripts/reproduce.py $(TABLE) $(SCALE)
+	@if [ "$(TABLE)" = agreement ]; then \
+		$(PY) scripts/agreement.py $(if $(AUTHORS_NNRNN),--authors $(AUTHORS_NNRNN)); \
+	else $(PY) scripts/reproduce.py $(TABLE) $(SCALE); fi

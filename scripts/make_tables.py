@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from omegaconf import OmegaConf
 
-from rnnbench.report import provenance, sweeps, tables
+from rnnbench.report import agreement, provenance, sweeps, tables
 from rnnbench.report.plots import learning_curves, rank_chart
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +72,22 @@ def write_figures(spec: dict, cells: list, scale: str, out: Path, stem: str) -> 
     return [(label, path) for label, path in drawn if path]
 
 
+def write_agreement(spec_path: Path, out_root: Path) -> str:
+    """The agreement page (rnnbench.report.agreement), its CSV and figures; its line of the index."""
+    spec = agreement.load_spec(spec_path)
+    records_dir = ROOT / spec["records"]
+    name = agreement.table_name(records_dir)
+    (out_root / "tables").mkdir(parents=True, exist_ok=True)
+    (out_root / "tables" / f"{name}.md").write_text(agreement.agreement_table(records_dir, spec))
+    (out_root / "tables" / f"{name}.csv").write_text(agreement.agreement_csv(records_dir, spec))
+    figures = [agreement.agreement_figure(records_dir, out_root / "figures" / agreement.figure_name(records_dir, c),
+                                          c, spec) for c in spec["comparisons"]]
+    runs = len(tables.load_records(records_dir))
+    print(f"{name}: {runs} runs (ours and the authors')")
+    return (f"- [{spec['title']}](tables/{name}.md) — {runs} runs"
+            + "".join(f", [figure](figures/{f.name})" for f in figures if f))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=RESULTS, help="where tables, figures and the index go")
@@ -81,6 +98,9 @@ def main() -> int:
              f"{PARALLEL_JOBS} jobs in parallel, so a sweep's elapsed time is about 1/{PARALLEL_JOBS} of it.", ""]
     for spec_path in sorted((ROOT / "conf" / "table").glob("*.yaml")):
         name = spec_path.stem
+        if OmegaConf.load(spec_path).get("kind") == "agreement":      # ours beside the authors' code
+            index.append(write_agreement(spec_path, out_root))
+            continue
         for scale in SCALES:
             spec = tables.load_spec(spec_path, scale)
             experiment = spec.get("experiment", name)

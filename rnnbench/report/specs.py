@@ -31,10 +31,9 @@ class Cell:
     tune: Tune | None = None
 
 
-@dataclass
-class Column:
-    label: str
-    select: dict | None = None
+@dataclass(kw_only=True)
+class Reading:
+    """How cells are read and judged: set on the spec, overridden by a column."""
     metric: str | None = None
     format: str | None = None
     normalize: str | None = None
@@ -43,6 +42,12 @@ class Column:
     rank: str | None = None
     curve: str | None = None
     curve_log: bool = False
+
+
+@dataclass(kw_only=True)
+class Column(Reading):
+    label: str
+    select: dict | None = None
 
 
 @dataclass
@@ -60,21 +65,13 @@ class Claim:
     compare: list
 
 
-@dataclass
-class Table:
+@dataclass(kw_only=True)
+class Table(Reading):
     title: str
     source: str
     experiment: str | None = None
-    metric: str | None = None
-    format: str | None = None
-    normalize: str | None = None
-    tolerance: dict | None = None
-    tune: Tune | None = None
-    rank: str | None = None
     rank_alpha: float = 0.05
-    curve: str | None = None
     curves: list | None = None
-    curve_log: bool = False
     curves_per_column: bool = False
     exploded_column: Any = False
     notes: list | None = None

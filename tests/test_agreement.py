@@ -1,0 +1,172 @@
+"""Agreement with the authors' code (rnnbench.report.agreement): their log parsed, both sides' settings from one
+table and equal to our presets, the comparison table on synthetic records (no authors' code, no training)."""
+
+import csv
+import io
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from rnnbench.records import read_record, write_curves, write_record
+from rnnbench.report import agreement
+
+from conftest import CONF, ROOT
+
+# copytask.py's stdout: its header, the parameter print-out, then one line per update.
+LOG = """Copy task
+nnRNN
+Cuda: False
+modrelu
+128
+rnn.log_P tensor([[ 0.0000, -2.0768,  0.0000,  ...,  0.0000,  0.0000,  0.0000],
+        [ 2.0768,  0.0000,  0.0000,  ...,  0.0000,  0.0000,  0.0000]])
+Update 1, Time for Update: 0.06351423263549805 , Average Loss: 4.407588005065918, Accuracy: 0.14
+Update 2, Time for Update: 0.05790090560913086 , Average Loss: 2.4773647785186768, Accuracy: 0.15
+Update 3, Time for Update: 0.0581200122833252 , Average Loss: 2.3661956787109375, Accuracy: 0.16
+Update 4, Time for Update: 0.05698060989379883 , Average Loss: 0.05948963761329651, Accuracy: 0.51
+Update 5, Time for Update: 0.05652022361755371 , Average Loss: nan, Accuracy: 0.0
+"""
+
+
+def test_parse_copytask_log():
+    rows = agreement.parse_copytask_log(LOG)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5]
+    assert rows[0] == {"step": 1, "train/loss": 4.407588005065918, "train/accuracy": 0.14,
+                       "train/update_s": 0.06351423263549805}
+    assert rows[3]["train/accuracy"] == 0.51 and math.isnan(rows[4]["train/loss"])
+
+
+def test_authors_record(tmp_path):
+    """Fewer updates than the script's 1500 is a failed run; a non-finite loss in a full run a diverged one."""
+    full = "".join(f"Update {i}, Time for Update: 0.04 , Average Loss: {0.1 if i < 1500 else 'nan'}, Accuracy: 0.5\n"
+                   for i in range(1, 1501))
+    common = {"model": "nnrnn", "seed": 0, "comparison": "copy", "returncode": 0, "error": "", "wall_s": 60.0,
+              "config": {"argv": ["copytask.py"]}}
+    short = agreement.write_authors_record(tmp_path / "a", stdout=LOG, **common)
+    assert short["status"] == "failed" and short["steps"] == 5 and short["implementation"] == "authors"
+    diverged = agreement.write_authors_record(tmp_path / "b", stdout=full, **common)
+    assert diverged["status"] == "diverged" and diverged["diverged_at"] == 1500
+    assert read_record(tmp_path / "b")["task"] == "copy"
+    header = (tmp_path / "b" / "metrics.csv").read_text().splitlines()[0]
+    assert header == "step,train/loss,train/accuracy,train/update_s"
+
+
+def test_shim_module_compiles(tmp_path):
+    compile((agreement.write_shims(tmp_path) / "nnrnn_shims.py").read_text(), "nnrnn_shims.py", "exec")
+
+
+def flat(node, prefix=""):
+    """Dotted keys of a nested dict."""
+    out = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def same(a, b) -> bool:
+    try:
+        return math.isclose(float(a), float(b))
+    except (TypeError, ValueError):
+        return str(a).lower() == str(b).lower()
+
+
+@pytest.mark.parametrize("model", list(agreement.SETTINGS["copy"]))
+def test_our_settings_are_the_preset(model):
+    """Every value of conf/paper/copy/<model>.yaml is among our overrides, with the same value."""
+    preset = flat(OmegaConf.to_container(OmegaConf.load(CONF / "paper" / "copy" / f"{model}.yaml")))
+    overrides = dict(o.split("=", 1) for o in agreement.our_overrides("copy", model, 1))
+    assert overrides["model"] == model and overrides["seed"] == "1" and overrides["trainer.max_steps"] == "1500"
+    assert {k: v for k, v in preset.items() if not same(overrides.get(k), v)} == {}
+
+
+@pytest.mark.parametrize("model", list(agreement.SETTINGS["copy"]))
+def test_both_sides_from_one_table(model):
+    """Each copytask.py flag with a counterpart of ours has the same value on both sides."""
+    argv = agreement.authors_arguments("copy", model, 2)
+    flags = dict(zip(argv[::2], argv[1::2], strict=True))
+    overrides = dict(o.split("=", 1) for o in agreement.our_overrides("copy", model, 2))
+    assert flags["--random-seed"] == "2" and flags["--net-type"] == agreement.SETTINGS["copy"][model]["net-type"]
+    for flag, value in flags.items():
+        key = agreement.OUR_KEYS.get(flag[2:])
+        if key:
+            assert same(overrides[key], agreement.OUR_VALUES.get(flag[2:], {}).get(value, value)), flag
+
+
+def test_nnrnn_arguments():
+    argv = agreement.authors_arguments("copy", "nnrnn", 0)
+    text = " ".join(argv)
+    for part in ("--net-type nnRNN", "--lr 0.0005", "--lr_orth 1e-06", "--alpha 0.99", "--alam 0.0001",
+                 "--Tdecay 1e-06", "--rinit henaff", "--iinit xavier", "--nonlin modrelu", "--nhid 128", "--T 200",
+                 "--batch 10", "--optimizer RMSprop", "--random-seed 0"):
+        assert part in text
+    assert "--rinit" not in agreement.authors_arguments("copy", "lstm", 0)     # its LSTM has one fixed init
+
+
+def test_per_update_weights_log_intervals():
+    """Our rows are means since the previous row: the last-k mean weighs each by the updates it covers."""
+    rows = [{"step": 1, "x": 4.0}, {"step": 10, "x": 2.0}, {"step": 20, "x": 1.0}]
+    assert agreement.per_update(rows, "x").tolist() == [4.0] + [2.0] * 9 + [1.0] * 10
+    assert agreement.tail_mean(rows, "x", 15) == pytest.approx((5 * 2.0 + 10 * 1.0) / 15)
+    assert agreement.tail_mean(rows + [{"step": 30, "x": math.nan}], "x", 5) is None
+
+
+def fake_run(root, side, model, seed, losses, accuracy):
+    """A completed run of ``side`` with per-update ``losses`` (the authors' rows) or 10-update means (ours)."""
+    run_dir = root / "copy" / side / model / f"seed={seed}"
+    if side == "authors":
+        rows = [{"step": i + 1, "train/loss": v, "train/accuracy": accuracy, "train/update_s": 0.05}
+                for i, v in enumerate(losses)]
+        extra = {"config": {"commit": "294d4ff" + "0" * 33, "shims": agreement.SHIMS}}
+    else:
+        rows = [{"step": s, "train/loss": float(np.mean(losses[max(s - 10, 0):s])), "train/accuracy": accuracy,
+                 "train/steps_per_s": 40.0} for s in [1, *range(10, len(losses) + 1, 10)]]
+        extra = {"code": {"commit": "abcdef0" + "0" * 33, "dirty": False}}
+    write_curves(run_dir, rows)
+    write_record(run_dir, {"status": "completed", "implementation": side, "model": model, "task": "copy",
+                           "seed": seed, "wall_s": 60.0, **extra})
+
+
+@pytest.fixture
+def records(tmp_path):
+    """RNN: both sides from one distribution; LSTM: ours 0.05 lower."""
+    rng = np.random.default_rng(0)
+    for seed in range(3):
+        for side in agreement.IMPLEMENTATIONS:
+            level = 0.09 + 0.002 * rng.standard_normal()
+            fake_run(tmp_path, side, "rnn", seed, list(level + 0.001 * rng.standard_normal(200)), 0.12)
+            shift = 0.05 if side == "rnnbench" else 0.0
+            fake_run(tmp_path, side, "lstm", seed, list(level - shift + 0.001 * rng.standard_normal(200)), 0.1)
+    return tmp_path
+
+
+def test_agreement_table(records, tmp_path):
+    page = agreement.agreement_table(records)
+    lines = {line.split(" | ")[0] + " | " + line.split(" | ")[1]: line for line in page.splitlines()
+             if line.startswith("| RNN |") or line.startswith("| LSTM |")}
+    assert lines["| RNN | train loss (last 100)"].endswith("| agrees |")
+    assert lines["| LSTM | train loss (last 100)"].endswith("| differs (p < 0.05, difference beyond ±0.01) |")
+    assert lines["| LSTM | train accuracy (last 100)"].endswith("| agrees |")     # constant and equal: no test
+    assert "(n=3)" in lines["| RNN | train loss (last 100)"]
+    assert "| RNN | 0.0250 | 0.0500 | 2.00 |" in page                             # median s/update, ours 1/40
+    assert "KyleGoyette/nnRNN@294d4ff (6)" in page and "rnnbench@abcdef0 (6)" in page
+    assert all(shim in page for shim in agreement.SHIMS)
+    rows = list(csv.DictReader(io.StringIO(agreement.agreement_csv(records))))
+    lstm = next(r for r in rows if r["model"] == "lstm" and r["quantity"] == "train/loss")
+    assert float(lstm["difference"]) == pytest.approx(-0.05, abs=0.005) and float(lstm["welch_p"]) < 0.05
+    figure = agreement.agreement_figure(records, tmp_path / "figure.png", "copy")
+    assert figure is not None and figure.stat().st_size > 0
+
+
+def test_script_asks_for_the_authors_checkout():
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "agreement.py")], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stdout.strip().splitlines() == [
+        "error: --authors PATH: a checkout of KyleGoyette/nnRNN at 294d4ff (git clone "
+        "https://github.com/KyleGoyette/nnRNN && git -C nnRNN checkout 294d4ff)"]
