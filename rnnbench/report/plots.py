@@ -31,8 +31,10 @@ def learning_curves(cells, metric: str, title: str, out: Path, log_scale: bool =
     fig, ax = plt.subplots(figsize=(10, 4.2))
     drawn, seen, unusable = False, set(), []
     one_column = len({cell.column for cell in cells}) == 1          # a column's figure: its rows name the lines
+    # rows that read other metrics of the same runs (every row of a column the same runs): columns name the lines
+    rows_share_runs = len({(c.column, tuple(c.used_dirs)) for c in cells}) == len({c.column for c in cells})
     for index, cell in enumerate(cells):         # a line's colour follows its cell's place, drawn or not
-        name = cell.row if one_column else f"{cell.row} · {cell.column}"
+        name = cell.row if one_column else cell.column if rows_share_runs else f"{cell.row} · {cell.column}"
         runs = tuple(cell.used_dirs)
         curves = None if runs in seen else seed_curves(cell.used_dirs, metric)
         seen.add(runs)   # several columns (e.g. a metric and its parameter count) can share the same runs

@@ -216,12 +216,14 @@ def changed_since(record: dict, experiment: str, scale: str, repo: Path) -> tupl
 
 def carried_note(records: list[dict], experiment: str, scale: str, repo: Path) -> str:
     """One sentence per behaviour check that carried some of ``records`` to a later commit; empty if none."""
-    counts = Counter()
+    counts, covered = Counter(), {}
     for record in records:
         for check in checked_commit(record, experiment, scale, repo)[1]:
-            counts[(check["from"][:7], check["to"][:7], check["check"])] += 1
+            key = (check["from"][:7], check["to"][:7], check["check"])
+            counts[key] += 1
+            covered[key] = ", ".join(check.get("experiments") or []) or "every experiment"
     return " ".join(f"{runs(n)} carried to {b} by a behaviour check: their files equal those at {a}, and short runs "
-                    f"of every experiment's configurations were bit-identical at {a} and {b} ({check})."
+                    f"of the configurations of {covered[a, b, check]} were bit-identical at {a} and {b} ({check})."
                     for (a, b, check), n in counts.items())
 
 

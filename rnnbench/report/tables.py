@@ -387,7 +387,7 @@ def load_spec(path: Path, scale: str | None = None) -> dict:
     """A table spec, its keys checked (rnnbench.report.specs); with ``scale``, its ``scales.<scale>`` keys
     replace the top-level ones."""
     spec = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    if spec.get("kind") != "agreement":                 # an agreement page has its own keys (rnnbench.agreement)
+    if spec.get("kind") != "agreement":                 # an agreement page has its own keys (rnnbench.report.agreement)
         check_table(spec, f"{Path(path).stem}")
     overrides = (spec.pop("scales", None) or {}).get(scale) or {}
     return {**spec, **overrides}
