@@ -342,3 +342,43 @@ def test_reproduce_dry_run_lists_a_search_then_the_final_seeds_per_line():
                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
     assert [line.split("hydra/launcher=basic ")[1] for line in plain] == [
         " ".join(run[1:]) for run in sweeps.runs(CONF, "copy", "cpu")]          # the experiment named once
+
+
+def curve_run(root, name: str, losses: list[float], value: float, status: str = "completed", factor: float = 10.0):
+    """A run of model ``name[0]`` whose logged training losses are ``losses``, flagged the trainer's way."""
+    from rnnbench.records import write_curves
+    from rnnbench.train import explosion
+    rows = [{"step": 10 * i + 1, "train/loss": loss} for i, loss in enumerate(losses)]
+    blow_up = explosion(rows, factor)
+    run_dir = root / name
+    run_dir.mkdir()
+    write_curves(run_dir, rows)
+    write_record(run_dir, {"status": status, "model": name[0], "seed": 0, "metrics": {"test/mse": value},
+                           "config": {"trainer": {"explosion_factor": factor}}, "exploded": blow_up is not None,
+                           **({"explosion": blow_up} if blow_up else {})})
+
+
+def test_a_run_that_spiked_and_recovered_is_in_the_mean_marked_and_one_that_did_not_is_exploded(tmp_path):
+    """Spike (above 10x the first loss) then back below the first loss: recovered, in the mean, marked with the
+    spike's size and step. Spike then a plateau above the first loss, or an end above 1.5x it without a spike:
+    exploded, left out. Never finite: diverged."""
+    curve_run(tmp_path, "a_recovered", [2.0, 1.9, 60.0, 4.0, 1.5], 1.2)
+    curve_run(tmp_path, "a_clean", [2.0, 1.5, 1.2], 1.0)
+    curve_run(tmp_path, "b_plateau", [2.0, 1.8, 60.0, 2.4], 7.0)
+    curve_run(tmp_path, "b_end_rule", [2.0, 2.5, 3.5], 8.0)
+    curve_run(tmp_path, "b_nonfinite", [2.0], math.nan, status="diverged")
+    records = tables.load_records(tmp_path)
+    by_name = {Path(r["run_dir"]).name: r for r in records}
+    assert tables.spike_recovery(by_name["a_recovered"]) == {"step": 21, "factor": 30.0}
+    assert tables.spike_recovery(by_name["b_plateau"]) is None and by_name["b_plateau"]["exploded"]
+    assert tables.spike_recovery(by_name["b_end_rule"]) is None and by_name["b_end_rule"]["exploded"]
+    assert tables.spike_recovery(by_name["a_clean"]) is None and not by_name["a_clean"]["exploded"]
+    spec = {"title": "t", "source": "s", "metric": "metrics.test/mse", "format": ".2f",
+            "columns": [{"label": "A", "select": {"model": "a"}}, {"label": "B", "select": {"model": "b"}}],
+            "rows": [{"label": "r"}]}
+    cells, _ = tables.build_table(spec, records)
+    a, b = cells
+    assert a.n == 2 and a.mean == pytest.approx(1.1) and a.n_exploded == 0 and len(a.recovered) == 1
+    assert b.n == 0 and b.n_exploded == 2 and b.n_diverged == 1 and b.verdict == "exploded"
+    text = tables.cell_text(a, ".2f")
+    assert text == "1.10 ± 0.14 (n=2) (1 of 2 recovered after a spike, up to 30× the first loss (step 21))"

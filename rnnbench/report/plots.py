@@ -32,7 +32,8 @@ def learning_curves(cells, metric: str, title: str, out: Path, log_scale: bool =
     drawn, seen, unusable = False, set(), []
     one_column = len({cell.column for cell in cells}) == 1          # a column's figure: its rows name the lines
     # rows that read other metrics of the same runs (every row of a column the same runs): columns name the lines
-    rows_share_runs = len({(c.column, tuple(c.used_dirs)) for c in cells}) == len({c.column for c in cells})
+    rows_share_runs = len({c.row for c in cells}) > 1 and len({(c.column, tuple(c.used_dirs)) for c in cells}) == len(
+        {c.column for c in cells})
     for index, cell in enumerate(cells):         # a line's colour follows its cell's place, drawn or not
         name = cell.row if one_column else cell.column if rows_share_runs else f"{cell.row} · {cell.column}"
         runs = tuple(cell.used_dirs)
