@@ -78,7 +78,12 @@ def write_agreement(spec_path: Path, out_root: Path) -> str:
     records_dir = ROOT / spec["records"]
     name = agreement.table_name(records_dir)
     (out_root / "tables").mkdir(parents=True, exist_ok=True)
-    (out_root / "tables" / f"{name}.md").write_text(agreement.agreement_table(records_dir, spec))
+    ours = [r for r in tables.load_records(records_dir) if r.get("implementation") == "rnnbench"]
+    warnings = provenance.warnings(ours, "agreement", records_dir.name, ROOT)     # our side's code vs HEAD
+    for warning in warnings:
+        print(f"warning: {name}: {warning}", file=sys.stderr)
+    page = agreement.agreement_table(records_dir, spec)
+    (out_root / "tables" / f"{name}.md").write_text(page + "".join(f"\n**Warning:** {w}.\n" for w in warnings))
     (out_root / "tables" / f"{name}.csv").write_text(agreement.agreement_csv(records_dir, spec))
     figures = [agreement.agreement_figure(records_dir, out_root / "figures" / agreement.figure_name(records_dir, c),
                                           c, spec) for c in spec["comparisons"]]

@@ -15,7 +15,7 @@ from rnnbench.train import TrainerConfig
 
 from conftest import CONF, ROOT, compose_config
 
-EXPERIMENTS = sorted(CONF.glob("experiment/*/*.yaml"))
+EXPERIMENTS = sorted(p for p in CONF.glob("experiment/*/*.yaml") if not p.name.endswith(".sweep.yaml"))
 
 
 def experiment_name(path) -> str:
