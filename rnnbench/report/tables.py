@@ -39,6 +39,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -121,13 +122,18 @@ def within(mean: float, published: float, tolerance: dict) -> bool:
     return abs(mean - published) <= bound
 
 
-def train_losses(record: dict) -> list[tuple[int, float]]:
+def train_losses(record: dict) -> tuple[tuple[int, float], ...]:
     """(step, train/loss) of every logged row of the run's metrics.csv."""
-    path = Path(record.get("run_dir") or "") / CURVES
-    if not path.is_file():
-        return []
+    return logged_losses(str(Path(record.get("run_dir") or "") / CURVES))
+
+
+@cache
+def logged_losses(path: str) -> tuple[tuple[int, float], ...]:
+    """Read once per process: a cell, its search and its figure all ask for the same runs' curves."""
+    if not Path(path).is_file():
+        return ()
     with open(path, newline="") as f:
-        return [(int(r["step"]), float(r["train/loss"])) for r in csv.DictReader(f) if r.get("train/loss")]
+        return tuple((int(r["step"]), float(r["train/loss"])) for r in csv.DictReader(f) if r.get("train/loss"))
 
 
 def spike_recovery(record: dict) -> dict | None:
