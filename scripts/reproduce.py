@@ -1,10 +1,11 @@
 """`make reproduce TABLE=<experiment> SCALE=cpu|paper`: run an experiment's sweeps, ``--jobs`` runs at a time.
 
-conf/experiment/<experiment>/<scale>.yaml holds the common settings and, under ``reproduce``, its sweep lines
+conf/experiment/<experiment>/<scale>.yaml holds the common settings and <scale>.sweep.yaml its sweep lines
 (``sweeps`` and/or a column × row ``matrix``) and optionally a ``search`` (rnnbench.report.sweeps): every line's search
 runs first, and a line's final seeds start, ahead of the remaining search runs, as soon as its search has
-finished and chosen its setting. Each run is one `run.py -m` call with single values, so its record goes where a
-Hydra multirun puts it: results/records/<experiment>/<scale>/<overrides>/. Runs already ``completed`` are skipped
+finished and chosen its setting. Each run is one `run.py` call with single values and ``hydra.run.dir`` set to
+results/records/<experiment>/<scale>/<overrides>/ (where a `run.py -m` sweep of the same lines puts its records
+too: rnnbench.report.sweeps.run_dir). Runs already ``completed`` are skipped
 (without starting a process, unless ``skip_completed=false`` is passed) and interrupted ones resume, so
 re-running after an interruption finishes the sweep.
 
@@ -34,8 +35,9 @@ def experiments(scale: str) -> list[str]:
 
 
 def command(name: str, scale: str, run: tuple[str, ...], extra: list[str]) -> list[str]:
-    return [sys.executable, str(ROOT / "run.py"), "-m", f"+experiment={name}/{scale}", "hydra/launcher=basic",
-            *run, *extra]
+    run_dir = str(sweeps.run_dir(ROOT, name, scale, run)).replace("'", "\\'")
+    return [sys.executable, str(ROOT / "run.py"), f"+experiment={name}/{scale}", *run, *extra,
+            f"hydra.run.dir='{run_dir}'"]
 
 
 def completed(run_dir: Path) -> bool:
@@ -65,7 +67,7 @@ def run_all(name: str, scale: str, jobs: int, extra: list[str], dry_run: bool) -
         while queue and len(running) < jobs:
             line, run = queue.popleft()
             cmd = command(name, scale, run, extra)
-            print("$", shlex.join(cmd[1:]), flush=True)
+            print("$", shlex.join(cmd[1:-1]), flush=True)
             done = dry_run or (reuse and completed(sweeps.run_dir(ROOT, name, scale, run)))   # no process needed
             running.append((line, None if done else subprocess.Popen(cmd, cwd=ROOT)))
         time.sleep(1 if any(process for _, process in running) else 0)

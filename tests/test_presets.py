@@ -23,8 +23,14 @@ def experiment_name(path) -> str:
 
 
 def sweep_runs(path) -> list[tuple[str, ...]]:
-    """Every run of an experiment's sweeps, seeds left at their first value (they compose alike)."""
-    return [tuple(run) for run in sweeps.runs(CONF, path.parent.name, path.stem, first_seed_only=True)]
+    """Every run of an experiment's sweeps, seeds left at their first value and a search's values at its first
+    (they compose alike: one float of a float key)."""
+    search = sweeps.search_of(CONF, path.parent.name, path.stem)
+    runs = sweeps.runs(CONF, path.parent.name, path.stem, first_seed_only=True)
+    if search:
+        others = {sweeps.setting(search["key"], value) for value in search["values"][1:]}
+        runs = [run for run in runs if not others & set(run)]
+    return [tuple(run) for run in runs]
 
 
 @functools.cache
@@ -69,7 +75,7 @@ def test_every_sweep_run_composes(path):
         for bptt in (150, 300):                      # a variant named for a TBPTT column runs in that column
             if variant.endswith(f"_t{bptt}"):
                 assert cfg.task.bptt == bptt, run
-        if cfg.task_name == "ptb" and "~paper" not in run:   # the authors' language_task.py loop, with their presets
+        if cfg.task_name == "ptb" and "~paper=null" not in run:   # the authors' language_task.py loop, with their presets
             assert cfg.trainer.eval_every == "epoch", run
             assert dict(cfg.schedule) == {"_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau",
                                           "_partial_": True, "factor": 0.5, "patience": 0, "threshold": 0}, run

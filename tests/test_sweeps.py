@@ -29,8 +29,10 @@ def test_a_matrix_gives_one_line_per_column_and_row_with_cell_replacements():
 
 def test_search_runs_every_value_on_the_search_seeds_and_the_final_seeds_at_one_value():
     assert sweeps.search_runs("~paper model=a,b", SEARCH) == [
-        ("~paper", "model=a", "seed=0", "optimizer.lr=0.0003"), ("~paper", "model=b", "seed=0", "optimizer.lr=0.0003"),
-        ("~paper", "model=a", "seed=0", "optimizer.lr=0.001"), ("~paper", "model=b", "seed=0", "optimizer.lr=0.001")]
+        ("~paper=null", "model=a", "seed=0", "optimizer.lr=0.0003"),
+        ("~paper=null", "model=b", "seed=0", "optimizer.lr=0.0003"),
+        ("~paper=null", "model=a", "seed=0", "optimizer.lr=0.001"),
+        ("~paper=null", "model=b", "seed=0", "optimizer.lr=0.001")]
     assert sweeps.final_runs("model=a", SEARCH, 0.001) == [("model=a", "seed=1", "optimizer.lr=0.001"),
                                                           ("model=a", "seed=2", "optimizer.lr=0.001")]
     assert sweeps.tune_of(SEARCH) == {"over": "config.optimizer.lr", "by": "best.val/loss", "goal": "min",
@@ -59,6 +61,22 @@ def test_run_dir_is_where_a_hydra_multirun_writes_the_record(tmp_path):
     expected = sorted(sweeps.run_dir(ROOT, "x", "cpu", (*line, "seed=0", sweeps.setting("optimizer.lr", v))).name
                       for v in (3.0e-4, 1.0e-3))
     assert made == expected and "optimizer.lr=0.0003" in made[0] + made[1]
+
+
+def test_a_lines_runs_are_hydras_own_expansion_and_each_runs_alone_in_its_directory(tmp_path):
+    """The overrides reproduce.py passes (Hydra's sweeper's expansion: ``~paper=null``, ``True``, ``0.0003``) run as
+    one plain run.py call each, its record at the directory passed as hydra.run.dir (quoted: it holds , and =)."""
+    line = "seed=0,1 ~paper model=rnn model.hidden_size=8 task.T=5 task.eval_size=20 model.bias=true optimizer.lr=3e-4"
+    runs = sweeps.expand(line)
+    assert runs[0] == ("seed=0", "~paper=null", "model=rnn", "model.hidden_size=8", "task.T=5", "task.eval_size=20",
+                       "model.bias=True", "optimizer.lr=0.0003") and runs[1][0] == "seed=1" and len(runs) == 2
+    assert sweeps.expand(line, first_seed_only=True) == runs[:1]
+    run_dir = tmp_path / sweeps.run_dir(ROOT, "x", "cpu", runs[1]).name
+    assert run_cli([*runs[1], *TINY, f"hydra.run.dir='{run_dir}'"]).returncode == 0
+    record = OmegaConf.load(run_dir / "result.json")
+    assert run_dir.name == "model.bias=True,model.hidden_size=8,model=rnn,optimizer.lr=0.0003,seed=1,task.T=5," \
+                           "task.eval_size=20,~paper=null"
+    assert record.status == "completed" and record.seed == 1 and record.config.optimizer.lr == 3e-4
 
 
 def test_the_sweep_is_not_part_of_a_runs_config():

@@ -336,11 +336,11 @@ def test_reproduce_dry_run_lists_a_search_then_the_final_seeds_per_line():
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
     commands = [line for line in out.splitlines() if line.startswith("$ ")]
     lines = sweeps.sweep_lines(CONF, "cross", "cpu")
-    assert len(commands) == 3 * len(lines) and all("seed=0" in c and "hydra/launcher=basic" in c for c in commands)
+    assert len(commands) == 3 * len(lines) and all("seed=0" in c and " -m " not in c for c in commands)
     assert out.count("# then seeds [1, 2] at the best optimizer.lr by best.val/loss") == len(lines)
     plain = subprocess.run([sys.executable, str(ROOT / "scripts/reproduce.py"), "copy", "cpu", "--dry-run"],
                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
-    assert [line.split("hydra/launcher=basic ")[1] for line in plain] == [
+    assert [line.split("+experiment=copy/cpu ")[1] for line in plain] == [
         " ".join(run[1:]) for run in sweeps.runs(CONF, "copy", "cpu")]          # the experiment named once
 
 

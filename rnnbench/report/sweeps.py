@@ -11,16 +11,17 @@
   the setting the sweep chose.
 
 Also the single runs the lines expand to, the directory their records go to (``hydra.sweep.dir`` of
-conf/records.yaml, which every experiment includes) and each run's own directory in it (Hydra's
-``override_dirname``: the sorted overrides but the ``exclude_keys`` of conf/config.yaml, joined by commas).
+conf/records.yaml, which every experiment includes) and each run's own directory in it (named as Hydra's
+``override_dirname``: the sorted overrides but the ``exclude_keys`` of conf/config.yaml, joined by commas, so a
+``run.py -m`` sweep's records and scripts/reproduce.py's, which passes that directory as ``hydra.run.dir``, agree).
 """
 
 from __future__ import annotations
 
-import itertools
 import shlex
 from pathlib import Path
 
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
@@ -92,17 +93,15 @@ def setting(key: str, value) -> str:
 
 
 def expand(line: str, first_seed_only: bool = False) -> list[tuple[str, ...]]:
-    """``"seed=0,1 model=a,b"`` → ``[("seed=0", "model=a"), ("seed=0", "model=b"), ...]`` in Hydra's order (the
-    first key outermost); with ``first_seed_only``, seeds stay at their first value."""
-    choices = []
-    for arg in shlex.split(line):
-        if "=" not in arg:                               # a deletion such as ~paper
-            choices.append([arg])
-            continue
-        key, values = arg.split("=", 1)
-        values = values.split(",")
-        choices.append([f"{key}={v}" for v in (values[:1] if first_seed_only and key == "seed" else values)])
-    return list(itertools.product(*choices))
+    """``"seed=0,1 model=a,b"`` → ``[("seed=0", "model=a"), ("seed=0", "model=b"), ...]``: the single-valued
+    overrides of Hydra's basic sweeper, parsed and written back by Hydra itself (the first key outermost; ``3e-4`` →
+    ``0.0003``, ``~paper`` → ``~paper=null``); with ``first_seed_only``, seeds stay at their first value."""
+    parser = OverridesParser.create()
+    overrides = parser.parse_overrides(shlex.split(line))
+    if first_seed_only:
+        overrides = [parser.parse_override(f"seed={next(iter(o.sweep_string_iterator()))}")
+                     if o.key_or_group == "seed" and o.is_sweep_override() else o for o in overrides]
+    return [tuple(run) for batch in BasicSweeper.split_arguments(overrides, None) for run in batch]
 
 
 def search_runs(line: str, search: dict, seeds=None) -> list[tuple[str, ...]]:
