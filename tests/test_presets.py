@@ -75,7 +75,7 @@ def test_every_sweep_run_composes(path):
         for bptt in (150, 300):                      # a variant named for a TBPTT column runs in that column
             if variant.endswith(f"_t{bptt}"):
                 assert cfg.task.bptt == bptt, run
-        if cfg.task_name == "ptb" and "~paper=null" not in run:   # the authors' language_task.py loop, with their presets
+        if cfg.task_name == "ptb" and "~paper=null" not in run:   # the authors' language_task.py loop and presets
             assert cfg.trainer.eval_every == "epoch", run
             assert dict(cfg.schedule) == {"_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau",
                                           "_partial_": True, "factor": 0.5, "patience": 0, "threshold": 0}, run
