@@ -21,7 +21,7 @@ demo: install
 	$(PY) scripts/demo.py
 
 test: install
-	$(PY) -m pytest -n auto
+	$(PY) -m pytest -n auto --dist loadgroup
 
 lint: install
 	$(PY) -m ruff check rnnbench scripts tests run.py

@@ -25,6 +25,10 @@ SMALL = ["model.hidden_size=8", "task.T=8", "task.eval_size=50", "trainer.eval_e
          "trainer.log_every=50", "trainer.progress=false", "device=cpu", "~paper"]
 
 torch.set_num_threads(1)
+# The C++ Phased LSTM kernel (rnnbench.native) builds in ~40 s on first use. Tests about it switch it on
+# (monkeypatch.setenv) and share the xdist group "native" (make test: --dist loadgroup), so one worker builds it
+# while the others run; every other test, and the run.py processes they start, use the pure-torch path.
+os.environ.setdefault("RNNBENCH_NATIVE", "0")
 
 
 def compose_config(overrides: list[str]):

@@ -9,9 +9,11 @@ from rnnbench.tasks.base import Batch, SequenceNetwork
 from conftest import compose_config
 
 
+@pytest.mark.xdist_group("native")                 # the plstm case compiles around the C++ kernel
 @pytest.mark.parametrize("model, overrides", [("rnn", []), ("nnrnn", []), ("cwrnn", ["model.num_modules=2"]),
                                              ("plstm", [])])
-def test_compiled_matches_eager(model, overrides):
+def test_compiled_matches_eager(model, overrides, monkeypatch):
+    monkeypatch.setenv("RNNBENCH_NATIVE", "1")
     torch.manual_seed(0)
     cfg = compose_config([f"model={model}", "~paper", "model.hidden_size=4", *overrides])
     net = SequenceNetwork(build(cfg.model, "model", input_size=3), torch.nn.Linear(4, 2))

@@ -7,8 +7,11 @@ from rnnbench import native
 from rnnbench.allocator import reuse_freed_memory
 from rnnbench.models.plstm import PhasedLSTM
 
+pytestmark = pytest.mark.xdist_group("native")      # one worker builds the kernel (tests/conftest.py)
 
-def test_phased_lstm_kernel_builds():
+
+def test_phased_lstm_kernel_builds(monkeypatch):
+    monkeypatch.setenv("RNNBENCH_NATIVE", "1")
     assert native.load("phased_lstm") is not None            # a broken build would silently fall back
 
 

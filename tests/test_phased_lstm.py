@@ -121,6 +121,7 @@ def plstm_reference(model, x, times, h, c):
     return torch.stack(outputs, 1), h, c
 
 
+@pytest.mark.xdist_group("native")
 @pytest.mark.parametrize("native", ["1", "0"])
 @pytest.mark.parametrize("peepholes, grad_clip", [(True, None), (False, None), (True, 0.02), (False, 0.02)])
 def test_plstm_recurrence_and_its_backward_match_the_equations(peepholes, grad_clip, native, monkeypatch):

@@ -119,13 +119,13 @@ def test_a_behaviour_check_carries_records_across_a_refactor(repo):
     assert provenance.warnings([record(first)], "audio", "cpu", root)[0].startswith("stale")
     check = "results/behaviour_checks/one-two"
     commit(root, {provenance.CHECKS: f"- {{from: {first}, to: {second}, check: {check}, what: refactor}}\n"}, "log")
-    provenance.read.cache_clear()
+    provenance.clear_caches()
     assert provenance.warnings([record(first)], "audio", "cpu", root) == []
     assert provenance.checked_commit(record(first), "audio", "cpu", root) == (second, provenance.behaviour_checks(root))
     assert provenance.carried_note([record(first)], "audio", "cpu", root).startswith(
         f"1 run carried to {second[:7]} by a behaviour check: their files equal those at {first[:7]}")
     commit(root, {MODEL: "a = 3\n"}, "three")
-    provenance.changed_files.cache_clear(), provenance.read.cache_clear()      # HEAD moved
+    provenance.clear_caches()      # HEAD moved
     [stale] = provenance.warnings([record(first)], "audio", "cpu", root)
     assert stale == f"stale: 1 run from commit {second[:7]}; changed since: {MODEL}"
 
@@ -136,23 +136,26 @@ def test_source_files_are_read_at_the_record_commit(repo):
     commit(root, {"rnnbench/tasks/audio.py": "import rnnbench.helper\n", "rnnbench/helper.py": "b = 1\n"}, "imports")
     then = commit(root, {"rnnbench/helper.py": "b = 2\n"}, "helper")
     commit(root, {"rnnbench/tasks/audio.py": "x = 1\n"}, "no import")
-    provenance.read.cache_clear()
+    provenance.clear_caches()
     assert "rnnbench/helper.py" in provenance.source_files(record(then), "audio", "cpu", root, then)
     assert "rnnbench/helper.py" not in provenance.source_files(record(then), "audio", "cpu", root)
 
 
 def test_committed_behaviour_checks_hold_their_evidence():
     """Every entry of results/behaviour_checks.yaml names two fixed_runs outputs, committed and identical: one run
-    per model (copy task) and per task but those its ``excluded`` prefixes name (with the reason in ``what``), and
-    a prefix run per sweep combination of every cpu experiment (with ``experiments``, of those it lists)."""
+    per model (copy task) and per task of its commit but those its ``excluded`` prefixes name (with the reason in
+    ``what``), and a prefix run per sweep combination of every cpu experiment (with ``experiments``, of those it
+    lists)."""
     root = Path(__file__).resolve().parents[1]
     for check in provenance.behaviour_checks(root):
         before, after = ((root / f"{check['check']}.{side}.txt").read_text() for side in ("before", "after"))
         lines = before.splitlines()
         assert before == after and all(line.split()[1] == "completed" for line in lines), check["check"]
         names = {line.split()[0] for line in lines}
-        fixed = {*(f"copy_{p.stem}" for p in (root / "conf" / "model").glob("*.yaml")),
-                 *(f"task_{p.stem}" for p in (root / "conf" / "task").glob("*.yaml"))}
+        fixed = {f"{'copy' if group == 'model' else 'task'}_{Path(name).stem}"          # as at the check's commit
+                 for group in ("model", "task") for name in subprocess.run(
+                     ["git", "-C", str(root), "ls-tree", "--name-only", check["to"], f"conf/{group}/"],
+                     capture_output=True, text=True, check=True).stdout.split() if name.endswith(".yaml")}
         expected = {n for n in fixed if not n.startswith(tuple(check.get("excluded") or ()))}
         assert expected <= names and (not check.get("excluded") or check["what"]), check["check"]
         experiments = check.get("experiments")
@@ -166,6 +169,17 @@ def test_a_comment_in_a_config_changes_no_run(repo):
     commit(root, {"conf/paper/audio/cwrnn.yaml": "lr: 0.01   # the paper's\n"}, "comment")
     assert provenance.warnings([record(second)], "audio", "cpu", root) == []
     commit(root, {"conf/paper/audio/cwrnn.yaml": "lr: 0.02\n"}, "value")
-    provenance.changed_files.cache_clear(), provenance.read.cache_clear()      # HEAD moved
+    provenance.clear_caches()      # HEAD moved
     [stale] = provenance.warnings([record(second)], "audio", "cpu", root)
     assert stale.endswith("changed since: conf/paper/audio/cwrnn.yaml")
+
+
+def test_a_dirty_tree_whose_changes_missed_every_loaded_file_is_its_commit(repo):
+    """A sweep re-writing tracked records makes the tree dirty; a run whose ``sources`` all equal the files at its
+    commit ran that commit's code and is shown as it. A changed loaded file keeps ``+dirty``."""
+    root, first, _ = repo
+    path = "conf/paper/audio/cwrnn.yaml"
+    clean = {"code": {"commit": first, "dirty": True}, "sources": {path: provenance.file_digest(root, path, first)}}
+    changed = {"code": {"commit": first, "dirty": True}, "sources": {path: "0" * 16}}
+    assert provenance.revision(clean, root) == first[:7]
+    assert provenance.revision(changed, root) == first[:7] + "+dirty"

@@ -63,14 +63,14 @@ def test_a_changed_loaded_module_makes_the_record_stale_and_an_unloaded_one_does
     sources = copy_record["sources"]
     repo = copy_of(ROOT, [*sources, "rnnbench/report/plots.py"], tmp_path / "checkout")
     rec = {"model": "rnn", "task": "copy", "code": {"commit": "f" * 40, "dirty": False}, "sources": sources}
-    provenance.read.cache_clear()
+    provenance.clear_caches()
     assert not any(w.startswith("stale") for w in provenance.warnings([rec], "copy", "cpu", repo))
     (repo / "rnnbench/report/plots.py").write_text("changed = True\n")
-    provenance.read.cache_clear()
+    provenance.clear_caches()
     assert not any(w.startswith("stale") for w in provenance.warnings([rec], "copy", "cpu", repo))
     train = repo / "rnnbench/train.py"
     train.write_text(train.read_text().replace("ENDS_ABOVE = 1.5", "ENDS_ABOVE = 1.6"))
-    provenance.read.cache_clear()
+    provenance.clear_caches()
     [stale] = [w for w in provenance.warnings([rec], "copy", "cpu", repo) if w.startswith("stale")]
     assert stale == "stale: 1 run from commit fffffff; changed since: rnnbench/train.py"
 

@@ -40,18 +40,26 @@ SHARED_CONFIGS = ("conf/config.yaml", "conf/optimizer/", "conf/schedule/")   # e
 NATIVE = "rnnbench.native"               # its modules load the C++ sources beside them
 VARIANT = re.compile(r"(?:^|,)\+?variant=([^,]+)")
 CHECKS = "results/behaviour_checks.yaml"
+REPO = Path(__file__).resolve().parents[2]   # the checkout holding this package
 
 
-def revision(record: dict) -> str:
-    """Short sha, ``+dirty`` when the tree had uncommitted changes, or ``unknown``."""
+def revision(record: dict, repo: Path = REPO) -> str:
+    """Short sha, ``+dirty`` when the tree had uncommitted changes, or ``unknown``. A dirty tree whose changes
+    missed every file the run loaded (its ``sources`` digests equal the files at its commit in ``repo``: e.g. a
+    sweep's own re-written records) ran the committed code, and is shown as that commit."""
     code = record.get("code") or {}
     if not code.get("commit"):
         return "unknown"
-    return code["commit"][:7] + ("+dirty" if code.get("dirty") else "")
+    return code["commit"][:7] + ("+dirty" if code.get("dirty") and not ran_as_committed(record, repo) else "")
 
 
-def revisions(records: list[dict]) -> Counter:
-    return Counter(revision(r) for r in records)
+def ran_as_committed(record: dict, repo: Path) -> bool:
+    commit, sources = record["code"]["commit"], record.get("sources")
+    return bool(sources) and all(file_digest(repo, path, commit) == value for path, value in sources.items())
+
+
+def revisions(records: list[dict], repo: Path = REPO) -> Counter:
+    return Counter(revision(r, repo) for r in records)
 
 
 def describe(counts: Counter) -> str:
@@ -118,10 +126,16 @@ def source_files(record: dict, experiment: str, scale: str, repo: Path | None = 
     ``repo``, the modules its model, task, optimiser and schedule import and the configs that its presets include,
     as they are at ``commit`` (default: the working tree)."""
     config = record.get("config") or {}
-    model, task = record.get("model"), record.get("task")
-    modules = [*ENTRY, OPTIMIZATION, *(module_file((config.get(group) or {}).get("_target_"))
-                                       for group in ("model", "task", "optimizer", "schedule"))]
-    modules = [m for m in modules if m]
+    targets = tuple((config.get(group) or {}).get("_target_") for group in ("model", "task", "optimizer", "schedule"))
+    variants = tuple(VARIANT.findall(Path(record.get("run_dir") or "").name))
+    return run_files(targets, record.get("model"), record.get("task"), variants, experiment, scale, repo, commit)
+
+
+@cache
+def run_files(targets: tuple, model: str | None, task: str | None, variants: tuple, experiment: str, scale: str,
+              repo: Path | None, commit: str | None) -> tuple[str, ...]:
+    """:func:`source_files` of a run with these ``_target_``s, model, task and ``+variant=`` presets."""
+    modules = [m for m in (*ENTRY, OPTIMIZATION, *(module_file(target) for target in targets)) if m]
     files = [*SHARED_CONFIGS, *included(f"conf/experiment/{experiment}/{scale}.yaml", repo, commit), *modules]
     if repo is not None:
         for module in modules:
@@ -132,7 +146,7 @@ def source_files(record: dict, experiment: str, scale: str, repo: Path | None = 
         files += included(f"conf/task/{task}.yaml", repo, commit)
     if model and task:
         files += included(f"conf/paper/{task}/{model}.yaml", repo, commit)
-    for variant in VARIANT.findall(Path(record.get("run_dir") or "").name):
+    for variant in variants:
         files += included(f"conf/variant/{variant}.yaml", repo, commit)
     return tuple(sorted({f for f in files if f}))
 
@@ -152,6 +166,7 @@ def changed_files(repo: str, commit: str, files: tuple[str, ...], since: str | N
         repo, f, since))
 
 
+@cache
 def parsed(repo: str, path: str, commit: str | None):
     """A YAML file's content at ``commit`` (None: the working tree) as plain containers; None where it does not
     exist. An experiment file's ``reproduce`` node is left out: it lists and describes the sweep (a run's
@@ -165,11 +180,13 @@ def parsed(repo: str, path: str, commit: str | None):
     return content
 
 
+@cache
 def file_digest(repo: Path, path: str, commit: str | None = None) -> str | None:
     """:func:`rnnbench.sources.digest` of ``path`` at ``commit`` (None: the working tree)."""
     return digest(path, read(Path(repo), path, commit))
 
 
+@cache
 def behaviour_checks(repo: Path) -> list[dict]:
     """The entries of :data:`CHECKS` (``from``, ``to``, ``check``, ``what``), oldest first."""
     text = read(Path(repo), CHECKS)
@@ -233,7 +250,7 @@ def runs(n: int) -> str:
 
 def warnings(records: list[dict], experiment: str, scale: str, repo: Path) -> list[str]:
     """What makes a table's records an unsafe summary of the code at HEAD, one sentence per problem."""
-    counts = revisions(records)
+    counts = revisions(records, repo)
     found = []
     if len(counts) > 1:
         found.append(f"mixed code revisions: {describe(counts)}")
@@ -259,3 +276,10 @@ def warnings(records: list[dict], experiment: str, scale: str, repo: Path) -> li
         found.append(f"stale: {runs(n)} from commit {short}; changed since: "
                      + ", ".join(sorted(changed[short])))
     return found
+
+
+def clear_caches() -> None:
+    """Forget what was read from the repository (its working tree or HEAD moved, e.g. in a test)."""
+    for cached in (read, imported_files, included, run_files, changed_files, parsed, file_digest, behaviour_checks):
+        cached.cache_clear()
+
