@@ -66,6 +66,10 @@ def goal_checks(rows: list[dict]) -> list[list]:
         rnn = by_key.get(("rnn", hidden, batch, seq_len))
         if model == "cwrnn" and hidden == 512 and rnn:
             checks.append(["cwrnn (8 modules) / our rnn", shape, row["ms_per_iter"] / rnn["ms_per_iter"], 0.5])
+        loop = by_key.get(("lru_sequential", hidden, batch, seq_len))
+        if model == "lru" and loop:                     # depth 2⌈log₂ T⌉ instead of T; ~2x the work on one thread
+            checks.append(["lru parallel scan / its sequential loop", shape, row["ms_per_iter"] / loop["ms_per_iter"],
+                           1.5])
         short = by_key.get((model, hidden, batch, 220))
         if seq_len == 880 and short:
             checks.append([f"{model}: T=880 / T=220", shape, row["ms_per_iter"] / short["ms_per_iter"], 4.6])
