@@ -1,5 +1,6 @@
 """Figures in the tables' hand-written notes that come from records are read from the records, so a note cannot go
-stale silently: the audio target variance, the psMNIST LSTM's init, the copy task's budget and input encoding."""
+stale silently: the audio target variance, the psMNIST LSTM's init, the copy task's budget and input encoding, the PTB
+RNN's diverged seeds."""
 
 import pytest
 
@@ -25,9 +26,21 @@ def test_audio_note_gives_the_records_target_variance():
     assert {r["config"]["task"]["sample_rate"] for r in records("audio")} == {22050}
 
 
+INIT_NAMES = {"glorot_normal": "Glorot-normal init, each of torch's weight matrices",
+              "gate_glorot_normal": "one Xavier-normal nn.Linear per gate"}
+
+
 def test_psmnist_lstm_note_names_the_records_init():
-    inits = {r["config"]["model"]["weight_init"] for r in records("psmnist", model="lstm")}
-    assert inits == {"glorot_normal"} and "Glorot-normal init" in notes("psmnist")
+    [init] = {r["config"]["model"]["weight_init"] for r in records("psmnist", model="lstm")}
+    assert INIT_NAMES[init] in notes("psmnist")
+
+
+@pytest.mark.parametrize("name", ["ptb_bpc", "ptb_accuracy"])
+def test_ptb_rnn_note_counts_the_records_diverged_seeds(name):
+    runs = records(name, model="rnn")
+    diverged = sorted(r["seed"] for r in runs if r["status"] == "diverged")
+    assert f"{len(diverged)} of {len(runs)} seeds diverged" in notes(name)
+    assert "seeds " + " and ".join(map(str, diverged)) in notes(name)
 
 
 @pytest.mark.parametrize("name, budget", [("copy", "1500 RMSprop updates")])
