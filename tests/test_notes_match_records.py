@@ -2,9 +2,13 @@
 stale silently: the audio target variance, the psMNIST LSTM's init, the copy task's budget and input encoding, the PTB
 RNN's diverged seeds."""
 
-import pytest
+import math
+import re
 
-from rnnbench.report import tables
+import pytest
+import yaml
+
+from rnnbench.report import sweeps, tables
 
 from conftest import CONF, ROOT
 
@@ -47,3 +51,57 @@ def test_ptb_rnn_note_counts_the_records_diverged_seeds(name):
 def test_copy_note_gives_the_records_budget(name, budget):
     assert {r["config"]["trainer"]["max_steps"] for r in records("copy")} == {int(budget.split()[0])}
     assert budget in notes(name)
+
+
+def published_anywhere() -> list[float]:
+    """Every published value in conf/table/ (rows' and cells' ``published``)."""
+    found = []
+
+    def walk(node, under_published=False):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, under_published or key == "published")
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, under_published)
+        elif under_published and isinstance(node, (int, float)) and not isinstance(node, bool):
+            found.append(float(node))
+    for path in (CONF / "table").glob("*.yaml"):
+        walk(yaml.safe_load(path.read_text()))
+    return found
+
+
+SUMMARY_NUMBER = re.compile(r"(?<![~\d.,±-])(\d+\.\d+(?:e-?\d+)?)(?![\d.-])")
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "table").glob("*.yaml")
+                                        if "summary" in p.read_text()))
+def test_summary_numbers_are_cells_of_the_table(name):
+    """Every exact figure of a table's written summary (a decimal, not ``~x`` or a range) is, at the summary's
+    precision, a cell's mean, std or published value, a gap between a cell and its published value or between a
+    claim's sides, a published value of another table, a run's first training loss or one of its task's constants:
+    the prose cannot drift from the records."""
+    spec = tables.load_spec(CONF / "table" / f"{name}.yaml", "cpu")
+    experiment = spec.get("experiment") or name
+    search = sweeps.search_of(CONF, experiment, "cpu")
+    if search:                                   # as make tables reads it: the setting the sweep chose
+        spec["tune"] = sweeps.tune_of(search)
+    cells, _ = tables.build_table(spec, records(experiment))
+    values = [v for c in cells for v in (c.mean, c.std, c.published) if v is not None]
+    index = {(c.row, c.column): [c.mean] + ([c.published] if c.published is not None else []) for c in cells}
+    sides = [[[float(x)] if isinstance(x, (int, float)) else index[tuple(x)] for x in claim["compare"][::2]]
+             for claim in spec.get("claims") or []]      # each side: a cell's mean or published value, or a number
+    gaps = [abs(c.mean - c.published) for c in cells if c.published is not None]
+    gaps += [abs(a - b) for left, right in sides for a in left for b in right]
+    values += published_anywhere()                # a number quoted from another table's paper
+    values += [losses[0][1] for r in records(experiment) if (losses := tables.train_losses(r))]   # a first loss
+    values += [v for r in records(experiment) for v in (r.get("constants") or {}).values()   # e.g. a baseline
+               if isinstance(v, (int, float))]
+    values = [v for v in values + gaps if not math.isnan(v)]
+    missing = []
+    for text in SUMMARY_NUMBER.findall(spec["summary"]):
+        digits = len(text.split("e")[0].replace(".", "").lstrip("0"))
+        figure = float(text)
+        half_unit = 0.5 * 10 ** (math.floor(math.log10(figure)) - digits + 1) * 1.0001
+        missing += [] if any(abs(v - figure) <= half_unit for v in values) else [text]
+    assert not missing, f"{name}: {missing} are no cell's value"
