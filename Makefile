@@ -35,7 +35,7 @@ bench: install
 tables: install
 	$(PY) scripts/make_tables.py
 
-# TABLE=agreement runs the authors' code beside ours: AUTHORS_NNRNN=<a checkout of KyleGoyette/nnRNN at 294d4ff>
+# TABLE=agreement runs the authors' copytask.py and language_task.py beside ours: AUTHORS_NNRNN=<a checkout of KyleGoyette/nnRNN at 294d4ff>
 reproduce: install
 	@if [ "$(TABLE)" = agreement ]; then \
 		$(PY) scripts/agreement.py $(if $(AUTHORS_NNRNN),--authors $(AUTHORS_NNRNN)); \

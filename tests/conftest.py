@@ -1,9 +1,13 @@
-"""Shared helpers: compose a config in-process (fast) or run ``run.py`` in a subprocess (end to end)."""
+"""Shared helpers: compose a config in-process (fast), run ``run.py`` as ``__main__`` in this process (its command
+line, without a new interpreter), or run it in a subprocess (end to end)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import runpy
 import subprocess
 import sys
 import time
@@ -54,6 +58,22 @@ def run_cli(args: list[str], cwd: Path = ROOT, timeout: int = 300) -> subprocess
     env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def run_main(args: list[str], monkeypatch: pytest.MonkeyPatch) -> subprocess.CompletedProcess:
+    """``python run.py <args>`` executed as ``__main__`` in this process (preflight, Hydra's main, the runner): the
+    exit code (``SystemExit``), stdout and stderr as :func:`run_cli` gives them, ~3 s cheaper per call (no
+    interpreter start, no torch import). For runs that stop before training (bad input); runs that train and
+    interruptions go through :func:`run_cli` / :func:`start`."""
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "run.py"), *args])
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runpy.run_path(str(ROOT / "run.py"), run_name="__main__")
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def start(args: list[str], run_dir: Path) -> subprocess.Popen:

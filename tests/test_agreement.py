@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from rnnbench.records import read_record, write_curves, write_record
 from rnnbench.report import agreement
 
-from conftest import CONF, ROOT
+from conftest import CONF, ROOT, compose_config
 
 # copytask.py's stdout: its header, the parameter print-out, then one line per update.
 LOG = """Copy task
@@ -86,17 +86,98 @@ def test_our_settings_are_the_preset(model):
     assert {k: v for k, v in preset.items() if not same(overrides.get(k), v)} == {}
 
 
-@pytest.mark.parametrize("model", list(agreement.SETTINGS["copy"]))
-def test_both_sides_from_one_table(model):
-    """Each copytask.py flag with a counterpart of ours has the same value on both sides."""
-    argv = agreement.authors_arguments("copy", model, 2)
-    flags = dict(zip(argv[::2], argv[1::2], strict=True))
-    overrides = dict(o.split("=", 1) for o in agreement.our_overrides("copy", model, 2))
-    assert flags["--random-seed"] == "2" and flags["--net-type"] == agreement.SETTINGS["copy"][model]["net-type"]
-    for flag, value in flags.items():
-        key = agreement.OUR_KEYS.get(flag[2:])
-        if key:
-            assert same(overrides[key], agreement.OUR_VALUES.get(flag[2:], {}).get(value, value)), flag
+def script_flags(argv: list[str]) -> dict:
+    """``--flag value [value ...]`` → {flag: [values]}."""
+    flags, flag = {}, None
+    for part in argv:
+        if part.startswith("--"):
+            flag = part[2:]
+            flags[flag] = []
+        else:
+            flags[flag].append(part)
+    return flags
+
+
+@pytest.mark.parametrize("comparison,model", [(c, m) for c in agreement.SETTINGS for m in agreement.SETTINGS[c]])
+def test_both_sides_from_one_table(comparison, model):
+    """Each of the script's flags with a counterpart of ours has the same value on both sides."""
+    flags = script_flags(agreement.authors_arguments(comparison, model, 2))
+    overrides = dict(o.split("=", 1) for o in agreement.our_overrides(comparison, model, 2))
+    assert flags["random-seed"] == ["2"] and flags["net-type"] == [agreement.SETTINGS[comparison][model]["net-type"]]
+    for flag, values in flags.items():
+        key = agreement.OUR_KEYS.get(flag)
+        if key and len(values) == 1:
+            assert same(overrides[key], agreement.OUR_VALUES.get(flag, {}).get(values[0], values[0])), flag
+        elif key:
+            assert [float(v) for v in overrides[key].strip("[]").split(",")] == [float(v) for v in values], flag
+
+
+README_VARIANTS = {"nnrnn": "ptb_readme_nnrnn_t150", "exprnn": "ptb_readme_exprnn", "rnn_orth": "ptb_rnn_orth_cayley"}
+
+
+@pytest.mark.parametrize("model", list(agreement.SETTINGS["language"]))
+def test_language_settings_are_the_readme_preset(model):
+    """Our side of the PTB comparison composes to the PTB table's README setting (preset + README variant) except
+    the comparison's scale (N=128, one epoch) and the README's clipping, which language_task.py does not do."""
+    ours = flat(OmegaConf.to_container(compose_config(agreement.our_overrides("language", model, 0)), resolve=True))
+    table = flat(OmegaConf.to_container(compose_config(
+        ["task=ptb", f"model={model}", f"+variant={README_VARIANTS[model]}"]), resolve=True))
+    differ = {k: (table.get(k), ours.get(k)) for k in set(ours) | set(table) if ours.get(k) != table.get(k)}
+    assert differ.pop("model.hidden_size") == (1024, 128) and differ.pop("trainer.epochs") == (None, 1)
+    assert differ == ({"clip.norm": (10, None)} if model == "nnrnn" else {})
+
+
+# language_task.py's stdout (--log-interval 10, one epoch): its header, interval lines, the epoch line, the test line.
+LANGUAGE_LOG = "\n".join([
+    'Language Task',
+    'nnRNN',
+    "Namespace(net_type='nnRNN', emsize=200, nhid=128, epochs=1, bptt=150)",
+    '| epoch   1 |    10/  261 batches | lr 0.00 | ms/batch 412.35 | loss  3.61 | ppl    36.97 | bpc    5.208',
+    '| epoch   1 |    20/  261 batches | lr 0.00 | ms/batch 398.02 | loss  2.95 | ppl    19.11 | bpc    4.256',
+    '-----------------------------------------------------------------------------------------',
+    '| end of epoch   1 | time: 118.52s | valid loss  1.71 | valid ppl     5.53 | valid bpc    2.467 | '
+    'valid accuracy  0.48 ',
+    '-----------------------------------------------------------------------------------------',
+    '=========================================================================================',
+    '| End of training | test loss  1.69 | test ppl     5.42, test bpc     2.44 | test acc     0.48',
+    '=========================================================================================',
+]) + "\n"
+
+
+def test_parse_language_log():
+    rows, metrics = agreement.parse_language_log(LANGUAGE_LOG, 262)
+    assert [r["step"] for r in rows] == [11, 21, 262]             # batch b (0-based) ends update b + 1
+    assert rows[0] == {"step": 11, "train/loss": pytest.approx(5.208 * math.log(2)), "train/bpc": 5.208,
+                       "train/update_s": pytest.approx(0.41235)}
+    assert rows[2] == {"step": 262, "val/bpc": 2.467, "val/accuracy": 0.48}
+    assert metrics == {"val/bpc": 2.467, "val/accuracy": 0.48, "test/bpc": 2.44, "test/accuracy": 0.48}
+    second_epoch = LANGUAGE_LOG.replace("| epoch   1 |", "| epoch   2 |")
+    assert agreement.parse_language_log(second_epoch, 262)[0][0]["step"] == 273
+
+
+def test_language_authors_record(tmp_path):
+    """Completed with the test line (its exact values from testdat.txt), failed without it."""
+    exact = agreement.testdat_metrics("Test loss: 1.6912345 Test Accuracy: 0.4843\n")
+    assert exact == {"test/bpc": pytest.approx(1.6912345 / math.log(2)), "test/accuracy": 0.4843}
+    common = {"model": "nnrnn", "seed": 0, "comparison": "language", "returncode": 0, "error": "", "wall_s": 90.0,
+              "config": {"argv": ["language_task.py"]}}
+    done = agreement.write_authors_record(tmp_path / "a", stdout=LANGUAGE_LOG, exact=exact, **common)
+    assert done["status"] == "completed" and done["task"] == "ptb" and done["steps"] == 262
+    assert done["metrics"]["test/bpc"] == pytest.approx(2.43995, abs=1e-4) and done["metrics"]["val/bpc"] == 2.467
+    cut = agreement.write_authors_record(tmp_path / "b", stdout=LANGUAGE_LOG.split("=====")[0], **common)
+    assert cut["status"] == "failed"
+
+
+def test_pennchar_files_give_the_same_stream(tmp_path):
+    """language_task.py's reader (line.split() + ['<eos>'] per line) on the files we write reads our stream."""
+    text = {"train": "a_b\nc\n", "valid": "b_a\n", "test": "c_c_a\n"}
+    codes = np.unique(np.frombuffer(text["train"].encode(), dtype=np.uint8))
+    arrays = {"vocabulary": codes, **{split: np.searchsorted(codes, np.frombuffer(t.encode(), dtype=np.uint8))
+                                      for split, t in text.items()}}
+    agreement.write_pennchar(arrays, tmp_path)
+    for split, t in text.items():
+        theirs = [w for line in (tmp_path / f"{split}.txt").read_text().splitlines() for w in line.split() + ["<eos>"]]
+        assert theirs == ["<eos>" if c == "\n" else c for c in t]
 
 
 def test_nnrnn_arguments():
@@ -119,7 +200,7 @@ def test_per_update_weights_log_intervals():
 
 def fake_run(root, side, model, seed, losses, accuracy):
     """A completed run of ``side`` with per-update ``losses`` (the authors' rows) or 10-update means (ours)."""
-    run_dir = root / "copy" / side / model / f"seed={seed}"
+    run_dir = root / "copy" / side / model / f"seed={seed}"      # results/records/agreement/<scale>/<comparison>
     if side == "authors":
         rows = [{"step": i + 1, "train/loss": v, "train/accuracy": accuracy, "train/update_s": 0.05}
                 for i, v in enumerate(losses)]

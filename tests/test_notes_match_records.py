@@ -24,10 +24,20 @@ def records(experiment: str, **select) -> list[dict]:
 
 
 def test_audio_note_gives_the_records_target_variance():
-    variances = {round(r["constants"]["target_variance"], 3) for r in records("audio")}
-    [variance] = variances
+    ours = records("audio", **{"config.task.path": None})
+    [variance] = {round(r["constants"]["target_variance"], 3) for r in ours}
     assert f"{variance:.3f} for the packaged vibe_ace_1s_44k.wav read at 22.05 kHz" in notes("audio")
     assert {r["config"]["task"]["sample_rate"] for r in records("audio")} == {22050}
+
+
+@pytest.mark.parametrize("path, where", [(None, "vibe_ace_1s_44k.wav samples 0–319"),
+                                         ("vibe_ace_14s_22k.wav", "vibe_ace_14s_22k.wav at offset 21890")])
+def test_audio_note_gives_the_records_clip_statistics(path, where):
+    """The matched-clip note's statistics of both clips are the records' constants (AudioTask's window_statistics)."""
+    [stats] = {(round(r["constants"]["target_variance"], 3), r["constants"]["zero_crossings"],
+                round(r["constants"]["spectral_centroid_hz"])) for r in records("audio", **{"config.task.path": path})}
+    assert (f"{where}: variance {stats[0]:.3f}, {stats[1]} zero crossings, spectral centroid {stats[2]:,} Hz"
+            in notes("audio"))
 
 
 INIT_NAMES = {"glorot_normal": "Glorot-normal init, each of torch's weight matrices",

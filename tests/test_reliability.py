@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from conftest import CONF, SMALL, compose_config, record, run_cli, run_inprocess, start, wait_for_checkpoint
+from conftest import CONF, SMALL, compose_config, record, run_cli, run_inprocess, run_main, start, wait_for_checkpoint
 
 # One model per family; families whose config is not there yet are skipped.
 FAMILIES = ["rnn", "lstm", "exprnn", "cwrnn"]
@@ -262,8 +262,8 @@ MALFORMED = [
 
 
 @pytest.mark.parametrize("args", MALFORMED, ids=lambda a: " ".join(a))
-def test_malformed_overrides_fail_on_one_line(tmp_path, args):
-    result = run_cli([*args, "trainer.progress=false", f"hydra.run.dir={tmp_path}"])
+def test_malformed_overrides_fail_on_one_line(tmp_path, monkeypatch, args):
+    result = run_main([*args, "trainer.progress=false", f"hydra.run.dir={tmp_path}"], monkeypatch)
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr

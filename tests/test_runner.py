@@ -8,7 +8,7 @@ import torch
 
 from rnnbench.preflight import group_options
 
-from conftest import CONF, TINY, compose_config, run_cli, run_inprocess
+from conftest import CONF, TINY, compose_config, run_cli, run_inprocess, run_main
 
 MODELS = group_options(CONF, "model")
 TASKS = ["copy", "adding"]
@@ -126,13 +126,22 @@ def test_cfg_job_prints_composed_config():
     (["model=rnn", "model.recurrent_init=zeros"], "model.recurrent_init='zeros' is invalid: expected one of"),
     (["+model.hiden_size=3"], "did you mean hidden_size"),
 ])
-def test_bad_input_one_line_error(tmp_path, args, needle):
-    result = run_cli([*args, *TINY, f"hydra.run.dir={tmp_path}"])
+def test_bad_input_one_line_error(tmp_path, monkeypatch, args, needle):
+    result = run_main([*args, *TINY, f"hydra.run.dir={tmp_path}"], monkeypatch)
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and needle in lines[0], result.stderr
     record = tmp_path / "result.json"
     assert not record.exists() or json.loads(record.read_text())["status"] == "failed"
+
+
+def test_bad_input_from_a_fresh_interpreter(tmp_path):
+    """The cases above run run.py in-process (run_main); one of them end to end, as a user's shell sees it."""
+    result = run_cli(["model=rnn", "model.hidden_size=0", *TINY, f"hydra.run.dir={tmp_path}"])
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and lines == ["error: model.hidden_size=0 is invalid: expected a positive integer"]
+    result_file = tmp_path / "result.json"
+    assert not result_file.exists() or json.loads(result_file.read_text())["status"] == "failed"
 
 
 @pytest.mark.parametrize("launcher, target", [("local", "JoblibLauncher"), ("slurm", "SlurmLauncher")])

@@ -12,9 +12,11 @@ One sequence, full batch: every training step sees the same sequence (batch of 1
 This is a fitting task: "val" and "test" evaluate the same sequence as training (in eval mode).
 
 WAV files are read with scipy.io.wavfile: integer samples are scaled by their type's full range, stereo is
-averaged to mono. The default file is the packaged ``rnnbench/data/vibe_ace_1s_44k.wav`` (44.1 kHz; see
-``rnnbench/data/README.md`` for its attribution). After training, :meth:`AudioTask.report` saves a plot of
-target vs generated signal (``generation.png``) in the run directory.
+averaged to mono. ``path``: a WAV file, or the bare name of a packaged clip in ``rnnbench/data/`` (see its
+README.md for attributions): ``vibe_ace_1s_44k.wav`` (44.1 kHz, the default) or ``vibe_ace_14s_22k.wav``
+(22.05 kHz, whose window at offset 21890 is the one closest to the reproduction's bad_taste.wav window).
+After training, :meth:`AudioTask.report` saves a plot of target vs generated signal (``generation.png``) in the run
+directory.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from torch import nn
 from rnnbench.config_checks import ConfigError, positive_float, positive_int, require, require_choice
 from rnnbench.tasks.base import Batch, SequenceNetwork, Task
 
-DEFAULT_WAV = Path(__file__).resolve().parents[1] / "data" / "vibe_ace_1s_44k.wav"
+PACKAGED = Path(__file__).resolve().parents[1] / "data"
+DEFAULT_WAV = PACKAGED / "vibe_ace_1s_44k.wav"
 SCALINGS = ("minmax", "peak")
 
 
@@ -59,6 +62,31 @@ def load_wav(path: str | Path) -> tuple[int, np.ndarray]:
     return rate, samples
 
 
+def window_statistics(target: np.ndarray, sample_rate: int) -> dict:
+    """What makes two clips' windows comparable (recorded in each run's constants): ``target_variance`` (MSE /
+    var compares runs across clips), ``zero_crossings`` (sign changes of the mean-removed target) and
+    ``spectral_centroid_hz`` (Σ f |X(f)| / Σ |X(f)| over the rfft of the mean-removed target, no window
+    function)."""
+    target = np.asarray(target, dtype=np.float64)
+    centred = target - target.mean()
+    magnitude = np.abs(np.fft.rfft(centred))
+    frequency = np.fft.rfftfreq(len(target), 1.0 / sample_rate)
+    return {"target_variance": float(target.var()),
+            "zero_crossings": int(np.count_nonzero(np.signbit(centred[1:]) != np.signbit(centred[:-1]))),
+            "spectral_centroid_hz": float((frequency * magnitude).sum() / magnitude.sum())}
+
+
+def clip_path(path: str | None) -> Path:
+    """The WAV file ``path`` names: the default clip for None, a packaged clip for a bare name found in
+    rnnbench/data/ (and not in the working directory), else the path itself."""
+    if path is None:
+        return DEFAULT_WAV
+    given = Path(path)
+    if given.name == str(path) and not given.exists() and (PACKAGED / given.name).is_file():
+        return PACKAGED / given.name
+    return given
+
+
 class AudioTask(Task):
     head_inits = ("default",)             # its own head (head_weight_std)
     name = "audio"
@@ -75,7 +103,7 @@ class AudioTask(Task):
         if head_weight_std is not None:
             positive_float("head_weight_std", head_weight_std)
         self.head_weight_std = head_weight_std
-        self.path = Path(path) if path is not None else DEFAULT_WAV
+        self.path = clip_path(path)
         self.sample_rate, samples = load_wav(self.path)
         if sample_rate is not None and sample_rate != self.sample_rate:
             positive_int("sample_rate", sample_rate)
@@ -92,7 +120,7 @@ class AudioTask(Task):
         target = torch.tensor(scaled, dtype=torch.float32, device=self.device)
         self.sequence = Batch(torch.zeros(1, length, 1, device=self.device), target.unsqueeze(0))
         self.constants = {"baseline_mse": float(target.square().mean()),   # predicting silence
-                          "target_variance": float(target.var(unbiased=False))}
+                          **window_statistics(scaled, self.sample_rate)}
 
     def network(self, core: nn.Module) -> SequenceNetwork:
         linear = nn.Linear(core.hidden_size, self.output_size)
