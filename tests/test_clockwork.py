@@ -14,7 +14,7 @@ from rnnbench.models.cwrnn import ClockworkRNN
 from rnnbench.optim import Optimization
 from rnnbench.tasks.audio import AudioTask, load_wav
 
-from conftest import TINY, compose_config, run_cli, run_inprocess
+from conftest import TINY, compose_config, run_inprocess, run_main
 
 
 def module_slices(model):
@@ -205,8 +205,8 @@ def test_bad_audio_files(tmp_path):
     (["model=cwrnn", "model.hidden_size=10", "model.num_modules=3"], "model.hidden_size=10 is invalid"),
     (["task=audio", "task.path=/nonexistent/tone.wav"], "task.path='/nonexistent/tone.wav' is invalid"),
 ])
-def test_bad_input_one_line_error_cli(tmp_path, args, needle):
-    result = run_cli([*args, *TINY, f"hydra.run.dir={tmp_path}"])
+def test_bad_input_one_line_error_cli(tmp_path, monkeypatch, args, needle):
+    result = run_main([*args, *TINY, f"hydra.run.dir={tmp_path}"], monkeypatch)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and needle in lines[0], result.stderr

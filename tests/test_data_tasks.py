@@ -19,7 +19,7 @@ from rnnbench.tasks import mnist, ptb, sources, spoken
 from rnnbench.tasks.base import Batch
 from rnnbench.train import Trainer, TrainerConfig
 
-from conftest import TINY, run_cli, run_inprocess
+from conftest import TINY, run_inprocess, run_main
 
 PTB_TEXT = {"train": " the cat sat on the <unk> \n a dog ran N miles \n the end \n" * 30,
             "valid": " the dog sat \n a cat ran \n" * 10,
@@ -336,9 +336,9 @@ def test_wrong_formats_name_the_file(tmp_path):
         spoken.read_sphere(tmp_path / "bad.wav")
 
 
-def test_bad_path_is_one_line_on_the_command_line(tmp_path):
-    result = run_cli(["task=mnist", "model=lstm", f"task.path={tmp_path}/absent", *TINY,
-                      f"hydra.run.dir={tmp_path}/run"])
+def test_bad_path_is_one_line_on_the_command_line(tmp_path, monkeypatch):
+    result = run_main(["task=mnist", "model=lstm", f"task.path={tmp_path}/absent", *TINY,
+                       f"hydra.run.dir={tmp_path}/run"], monkeypatch)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2 and len(lines) == 1 and "task.path=" in lines[0], result.stderr
 

@@ -15,7 +15,7 @@ from rnnbench.models.exprnn import ExpRNN
 from rnnbench.models.nnrnn import NNRNN
 from rnnbench.optim import Optimization
 
-from conftest import TINY, run_cli
+from conftest import TINY, run_main
 
 torch.manual_seed(0)
 
@@ -269,8 +269,8 @@ def test_bad_arguments_raise_config_error(make, field):
      "error: model.hidden_size=12 is invalid: expected a power of two"),
     (["model=eurnn", "model.capacity=0"], "error: model.capacity=0 is invalid: expected a positive integer"),
 ])
-def test_bad_input_cli_one_line_error(tmp_path, args, needle):
-    result = run_cli([*args, *TINY, f"hydra.run.dir={tmp_path}"])
+def test_bad_input_cli_one_line_error(tmp_path, monkeypatch, args, needle):
+    result = run_main([*args, *TINY, f"hydra.run.dir={tmp_path}"], monkeypatch)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(needle), result.stderr

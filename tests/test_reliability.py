@@ -20,10 +20,12 @@ def available(model):
 
 
 @pytest.mark.parametrize("model", FAMILIES)
-def test_sigkill_after_checkpoint_then_resume_is_bit_identical(tmp_path, model):
+def test_sigkill_after_checkpoint_then_resume_is_bit_identical(tmp_path, monkeypatch, model):
+    """A run.py process killed (SIGKILL) after a checkpoint, resumed by the same command line, ends with the metrics
+    of an uninterrupted run (the reference and the resume run run.py in-process: run_main)."""
     available(model)
-    args = [f"model={model}", *SMALL, "trainer.max_steps=600", "trainer.checkpoint_every=50"]
-    reference = run_cli([*args, f"hydra.run.dir={tmp_path / 'reference'}"])
+    args = [f"model={model}", *SMALL, "trainer.max_steps=300", "trainer.checkpoint_every=50"]
+    reference = run_main([*args, f"hydra.run.dir={tmp_path / 'reference'}"], monkeypatch)
     assert reference.returncode == 0, reference.stderr
 
     killed = tmp_path / "killed"
@@ -33,9 +35,9 @@ def test_sigkill_after_checkpoint_then_resume_is_bit_identical(tmp_path, model):
     process.wait()
     assert record(killed)["status"] == "running"           # killed: never recorded as completed
     step_at_kill = json.loads((killed / "checkpoint.json").read_text())["step"]
-    assert step_at_kill < 600
+    assert step_at_kill < 300
 
-    resumed = run_cli([*args, f"hydra.run.dir={killed}"])
+    resumed = run_main([*args, f"hydra.run.dir={killed}"], monkeypatch)
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed from" in resumed.stdout
     a, b = record(tmp_path / "reference"), record(killed)
@@ -43,7 +45,7 @@ def test_sigkill_after_checkpoint_then_resume_is_bit_identical(tmp_path, model):
     assert a["metrics"] == b["metrics"] and a["best"] == b["best"]
 
 
-def test_sigterm_records_interrupted_and_resumes(tmp_path):
+def test_sigterm_records_interrupted_and_resumes(tmp_path, monkeypatch):
     args = ["model=rnn", *SMALL, "trainer.max_steps=1000", "trainer.checkpoint_every=50"]
     process = start(args, tmp_path)
     wait_for_checkpoint(process, tmp_path)
@@ -53,16 +55,16 @@ def test_sigterm_records_interrupted_and_resumes(tmp_path):
     rec = record(tmp_path)
     assert rec["status"] == "interrupted" and "SIGTERM" in rec["error"]
     assert (tmp_path / "metrics.csv").exists()
-    resumed = run_cli([*args, f"hydra.run.dir={tmp_path}"])
+    resumed = run_main([*args, f"hydra.run.dir={tmp_path}"], monkeypatch)
     assert resumed.returncode == 0 and record(tmp_path)["status"] == "completed"
     assert record(tmp_path)["steps"] == 1000
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
-def test_corrupted_checkpoint_is_reported_not_loaded(tmp_path, damage):
+def test_corrupted_checkpoint_is_reported_not_loaded(tmp_path, monkeypatch, damage):
     args = ["model=rnn", *SMALL, "trainer.max_steps=100", "trainer.checkpoint_every=50",
             f"hydra.run.dir={tmp_path}"]
-    assert run_cli(args).returncode == 0
+    assert run_main(args, monkeypatch).returncode == 0
     path = tmp_path / "checkpoint.pt"
     data = bytearray(path.read_bytes())
     if damage == "truncate":
@@ -70,7 +72,7 @@ def test_corrupted_checkpoint_is_reported_not_loaded(tmp_path, damage):
     else:
         data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    result = run_cli([*args, "skip_completed=false", "trainer.max_steps=150"])
+    result = run_main([*args, "skip_completed=false", "trainer.max_steps=150"], monkeypatch)
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "checksum mismatch" in lines[0]

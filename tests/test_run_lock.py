@@ -13,7 +13,7 @@ import torch
 from rnnbench import runlock
 from rnnbench.experiment import LOCKED_EXIT, run
 
-from conftest import ROOT, SMALL, compose_config, record, run_cli, run_inprocess, start, wait_for_checkpoint
+from conftest import ROOT, SMALL, compose_config, record, run_inprocess, run_main, start, wait_for_checkpoint
 
 
 def test_a_locked_directory_is_skipped_naming_the_holder(tmp_path, capsys):
@@ -28,7 +28,7 @@ def test_a_locked_directory_is_skipped_naming_the_holder(tmp_path, capsys):
         pass
 
 
-def test_second_process_is_refused_then_a_killed_holder_is_resumed_bit_identically(tmp_path, capsys):
+def test_second_process_is_refused_then_a_killed_holder_is_resumed_bit_identically(tmp_path, monkeypatch, capsys):
     args = ["model=rnn", *SMALL, "trainer.max_steps=600", "trainer.checkpoint_every=50"]
     _, reference = run_inprocess(tmp_path / "reference", args)
     run_dir = tmp_path / "run"
@@ -36,7 +36,7 @@ def test_second_process_is_refused_then_a_killed_holder_is_resumed_bit_identical
     wait_for_checkpoint(first, run_dir)
     first.send_signal(signal.SIGSTOP)                               # holds the lock, frozen mid-run
     try:
-        second = run_cli([*args, f"hydra.run.dir={run_dir}"])
+        second = run_main([*args, f"hydra.run.dir={run_dir}"], monkeypatch)
         assert second.returncode == LOCKED_EXIT, second.stderr
         lines = [line for line in second.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and str(run_dir) in lines[0] and f"pid {first.pid} on " in lines[0], second.stderr

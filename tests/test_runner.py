@@ -110,8 +110,8 @@ def test_sweep(tmp_path):
     assert all(r["status"] == "completed" for r in records)
 
 
-def test_cfg_job_prints_composed_config():
-    result = run_cli(["model=lstm", "task=copy", "task.T=100", "optimizer.lr=1e-3", "--cfg", "job"])
+def test_cfg_job_prints_composed_config(monkeypatch):
+    result = run_main(["model=lstm", "task=copy", "task.T=100", "optimizer.lr=1e-3", "--cfg", "job"], monkeypatch)
     assert result.returncode == 0
     assert "T: 100" in result.stdout and "rnnbench.models.gated.LSTM" in result.stdout
 
@@ -145,7 +145,7 @@ def test_bad_input_from_a_fresh_interpreter(tmp_path):
 
 
 @pytest.mark.parametrize("launcher, target", [("local", "JoblibLauncher"), ("slurm", "SlurmLauncher")])
-def test_launcher_configs_compose(launcher, target):
-    result = run_cli([f"hydra/launcher={launcher}", "model=rnn", "--cfg", "hydra"])
+def test_launcher_configs_compose(monkeypatch, launcher, target):
+    result = run_main([f"hydra/launcher={launcher}", "model=rnn", "--cfg", "hydra"], monkeypatch)
     assert result.returncode == 0, result.stderr
     assert target in result.stdout

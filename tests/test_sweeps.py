@@ -4,7 +4,7 @@ from omegaconf import OmegaConf
 
 from rnnbench.report import sweeps
 
-from conftest import CONF, ROOT, TINY, run_cli
+from conftest import CONF, ROOT, TINY, run_main
 
 SEARCH = {"key": "optimizer.lr", "values": [3.0e-4, 1.0e-3], "by": "best.val/loss", "goal": "min",
           "seeds": [0], "final_seeds": [1, 2]}
@@ -51,19 +51,19 @@ def test_the_cross_experiment_covers_every_model_on_every_column_with_a_search()
     assert all(len(sweeps.run_dir(ROOT, "cross", "cpu", run).name) < 255 for run in runs)
 
 
-def test_run_dir_is_where_a_hydra_multirun_writes_the_record(tmp_path):
+def test_run_dir_is_where_a_hydra_multirun_writes_the_record(tmp_path, monkeypatch):
     """One multirun with a deletion, a boolean, a swept float and an excluded key; each record lies where run_dir says
     (reproduce.py finds a line's search runs there)."""
     line = ["~paper", "model=rnn", "model.hidden_size=8", "task.T=5", "task.eval_size=20", "model.bias=true", *TINY]
     args = ["-m", *line, "optimizer.lr=3e-4,0.001", "seed=0", f"hydra.sweep.dir={tmp_path}"]
-    assert run_cli(args).returncode == 0
+    assert run_main(args, monkeypatch).returncode == 0
     made = sorted(p.parent.name for p in tmp_path.rglob("result.json"))
     expected = sorted(sweeps.run_dir(ROOT, "x", "cpu", (*line, "seed=0", sweeps.setting("optimizer.lr", v))).name
                       for v in (3.0e-4, 1.0e-3))
     assert made == expected and "optimizer.lr=0.0003" in made[0] + made[1]
 
 
-def test_a_lines_runs_are_hydras_own_expansion_and_each_runs_alone_in_its_directory(tmp_path):
+def test_a_lines_runs_are_hydras_own_expansion_and_each_runs_alone_in_its_directory(tmp_path, monkeypatch):
     """The overrides reproduce.py passes (Hydra's sweeper's expansion: ``~paper=null``, ``True``, ``0.0003``) run as
     one plain run.py call each, its record at the directory passed as hydra.run.dir (quoted: it holds , and =)."""
     line = "seed=0,1 ~paper model=rnn model.hidden_size=8 task.T=5 task.eval_size=20 model.bias=true optimizer.lr=3e-4"
@@ -72,7 +72,7 @@ def test_a_lines_runs_are_hydras_own_expansion_and_each_runs_alone_in_its_direct
                        "model.bias=True", "optimizer.lr=0.0003") and runs[1][0] == "seed=1" and len(runs) == 2
     assert sweeps.expand(line, first_seed_only=True) == runs[:1]
     run_dir = tmp_path / sweeps.run_dir(ROOT, "x", "cpu", runs[1]).name
-    assert run_cli([*runs[1], *TINY, f"hydra.run.dir='{run_dir}'"]).returncode == 0
+    assert run_main([*runs[1], *TINY, f"hydra.run.dir='{run_dir}'"], monkeypatch).returncode == 0
     record = OmegaConf.load(run_dir / "result.json")
     assert run_dir.name == "model.bias=True,model.hidden_size=8,model=rnn,optimizer.lr=0.0003,seed=1,task.T=5," \
                            "task.eval_size=20,~paper=null"

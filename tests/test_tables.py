@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from rnnbench.records import write_record
 from rnnbench.report import sweeps, tables
 
-from conftest import CONF, ROOT, TINY, compose_config, run_cli
+from conftest import CONF, ROOT, TINY, compose_config, run_main
 
 SPEC = {
     "title": "t", "source": "s", "metric": "metrics.test/mse", "format": ".3f", "tolerance": {"relative": 0.1},
@@ -204,12 +204,12 @@ def test_make_tables_regenerates_committed_results(tmp_path):
         assert filecmp.cmp(tmp_path / relative, committed, shallow=False), f"{relative} differs"
 
 
-def test_sweep_rerun_skips_completed_runs(tmp_path):
+def test_sweep_rerun_skips_completed_runs(tmp_path, monkeypatch):
     args = ["-m", "model=rnn", "seed=0,1", "model.hidden_size=8", "task.T=5", "task.eval_size=20", *TINY,
             f"hydra.sweep.dir={tmp_path}"]
-    assert run_cli(args).returncode == 0
+    assert run_main(args, monkeypatch).returncode == 0
     before = {p: p.read_text() for p in tmp_path.rglob("result.json")}
-    again = run_cli(args)
+    again = run_main(args, monkeypatch)
     assert again.returncode == 0 and again.stdout.count("already completed") == 2
     assert {p: p.read_text() for p in tmp_path.rglob("result.json")} == before
     assert all(json.loads(t)["status"] == "completed" for t in before.values())
