@@ -64,15 +64,18 @@ def run_authors(args, comparison: str, checkout: dict, scratch: Path, shims: Pat
     command = [args.python, "-m", "nnrnn_shims", agreement.SCRIPTS[comparison], *flags]
     print(f"authors  {model} seed {seed}: {' '.join(command)}", flush=True)
     started = time.time()
+    env = child_env(PYTHONPATH=str(shims), **({"NNRNN_DIAGNOSTIC": args.diagnostic} if args.diagnostic else {}))
     try:
-        done = subprocess.run(NICE + command, cwd=scratch, env=child_env(PYTHONPATH=str(shims)), capture_output=True,
-                              text=True, timeout=RUN_TIMEOUT_S)
+        done = subprocess.run(NICE + command, cwd=scratch, env=env, capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT_S)
         stdout, returncode = done.stdout, done.returncode
         error = done.stderr.strip().splitlines()[-1] if done.returncode and done.stderr.strip() else ""
     except subprocess.TimeoutExpired:
         stdout, returncode, error = "", -1, f"timed out after {RUN_TIMEOUT_S} s"
     config = {"argv": [agreement.SCRIPTS[comparison], *flags], "repository": agreement.AUTHORS_REPOSITORY,
               **checkout, "shims": agreement.SHIMS}
+    if args.diagnostic:
+        config["diagnostic"] = {"name": args.diagnostic, "what": agreement.DIAGNOSTICS[args.diagnostic]}
     record = agreement.write_authors_record(run_dir, model=model, seed=seed, comparison=comparison,
                                             stdout=stdout, returncode=returncode, error=error,
                                             wall_s=time.time() - started, config=config,
@@ -111,7 +114,7 @@ def run_all(args) -> None:
         for comparison in args.comparison:
             if comparison == "language":
                 agreement.write_pennchar(load_ptb_chars(None), scratch / "data" / "pennchar")
-            out = Path(args.out).resolve() / comparison
+            out = Path(args.out).resolve() / (f"{comparison}-{args.diagnostic}" if args.diagnostic else comparison)
             models = [m for m in args.models or agreement.SETTINGS[comparison] if m in agreement.SETTINGS[comparison]]
             for model in models:
                 for seed in args.seeds:
@@ -153,6 +156,8 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=None, help="default: every model of each comparison")
     parser.add_argument("--sides", nargs="+", default=["authors", "rnnbench"],
                         choices=agreement.IMPLEMENTATIONS, help="which implementations to run (default both)")
+    parser.add_argument("--diagnostic", choices=sorted(agreement.DIAGNOSTICS),
+                        help="the authors' side with a diagnostic change (not a shim), into <out>/<comparison>-NAME")
     parser.add_argument("--out", default=str(ROOT / "results" / "records" / "agreement" / "cpu"))
     parser.add_argument("--table", action="store_true", help="only write the table and figure from the records")
     args = parser.parse_args()
@@ -166,6 +171,8 @@ def main() -> int:
     unknown = sorted(set(args.models or []) - set(valid))
     if unknown:
         parser.error(f"--models: unknown {', '.join(unknown)}; choose from {', '.join(valid)}")
+    if args.diagnostic:
+        args.sides = ["authors"]
     run_all(args)
     return 0
 

@@ -251,3 +251,27 @@ def test_script_asks_for_the_authors_checkout():
     assert done.stdout.strip().splitlines() == [
         "error: --authors PATH: a checkout of KyleGoyette/nnRNN at 294d4ff (git clone "
         "https://github.com/KyleGoyette/nnRNN && git -C nnRNN checkout 294d4ff)"]
+
+
+def test_diagnostic_runs_are_shown_apart_not_compared(tmp_path):
+    """Records of a --diagnostic run (their code changed, not shimmed) stay out of the comparison and get their own
+    lines against ours."""
+    values = {("rnnbench", None): [4.120, 4.122, 4.124], ("authors", None): [4.210, 4.212, 4.214],
+              ("authors", "rnncell-rinit"): [4.131, 4.111, 4.121]}
+    for (side, diagnostic), runs in values.items():
+        for seed, value in enumerate(runs):
+            where = "language" if diagnostic is None else f"language-{diagnostic}"
+            run_dir = tmp_path / where / side / "rnn_orth" / f"seed={seed}"
+            write_curves(run_dir, [{"step": 262, "val/bpc": value}])
+            provenance = ({"config": {"commit": "294d4ff" + "0" * 33}} if side == "authors" else
+                          {"code": {"commit": "abcdef0" + "0" * 33, "dirty": False}})
+            write_record(run_dir, {"status": "completed", "implementation": side, "model": "rnn_orth", "task": "ptb",
+                                   "seed": seed, "wall_s": 1.0, **provenance,
+                                   "metrics": {"val/bpc": value, "test/bpc": value, "test/accuracy": 0.2},
+                                   **({"diagnostic": diagnostic} if diagnostic else {})})
+    page = agreement.agreement_table(tmp_path)
+    compared = [line for line in page.splitlines() if line.startswith("| RNN-orth | valid BPC")]
+    assert len(compared) == 2
+    assert "(n=3)" in compared[0] and "| -0.090 |" in compared[0] and "differs" in compared[0]
+    assert "| +0.001 |" in compared[1] and compared[1].endswith("| agrees |")
+    assert "Diagnostic **rnncell-rinit**" in page and "KyleGoyette/nnRNN@294d4ff (3)" in page   # not counted: 3

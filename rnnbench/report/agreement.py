@@ -101,12 +101,18 @@ SHIMS = [
     "torch.load(f) of a whole pickled model (language_task.py reloads its best model for the test evaluation): "
     "torch ≥ 2.6 loads weights only by default and refuses it → torch.load(f, weights_only=False)",
 ]
+# Diagnostics: a change to the authors' code that is not a compatibility shim, run apart to measure the cause of a
+# difference (scripts/agreement.py --diagnostic NAME; records under <records>/<comparison>-<NAME>/authors/...).
+DIAGNOSTICS = {"rnncell-rinit": "their RNNCell started from its --rinit draw (V = expm(A_rinit)) instead of the "
+                                "exponential of the skew part of nn.Linear's default init, which it uses because _B "
+                                "ignores its argument"}
 SHIM_MODULE = '''"""Compatibility shims for KyleGoyette/nnRNN under torch >= 2, written by rnnbench/report/agreement.py.
 
     python -m nnrnn_shims SCRIPT.py [ARGS]      (from the nnRNN checkout, this directory on PYTHONPATH)
 """
 import collections
 import functools
+import os
 import runpy
 import sys
 
@@ -128,11 +134,25 @@ def orthornncell_init(cell):
     cell.P.data = cell._B(False)
 
 
+def rnncell_rinit_init(cell):
+    """Diagnostic only (NNRNN_DIAGNOSTIC=rnncell-rinit): RNNCell's V from its --rinit draw, V = expm(A_rinit), which
+    its reset_parameters passes to _B and _B ignores (it exponentiates the skew part of V's default init instead)."""
+    from expRNN.exp_numpy import expm
+    from expRNN.initialization import cayley_init, henaff_init, random_orthogonal_init
+    cell.i_initializer(cell.U.weight.data)
+    if cell.r_initializer in (random_orthogonal_init, henaff_init, cayley_init):
+        cell.V.weight.data = expm(torch.as_tensor(cell.r_initializer(cell.hidden_size)))
+    else:
+        cell.r_initializer(cell.V.weight.data)
+
+
 if __name__ == "__main__":
     torch.solve = solve
     torch.load = functools.partial(torch.load, weights_only=False)
     import RNN_Cell
     RNN_Cell.OrthoRNNCell.reset_parameters = orthornncell_init
+    if os.environ.get("NNRNN_DIAGNOSTIC") == "rnncell-rinit":
+        RNN_Cell.RNNCell.reset_parameters = rnncell_rinit_init
     script, sys.argv = sys.argv[1], sys.argv[1:]
     runpy.run_path(script, run_name="__main__")
 '''
@@ -274,6 +294,8 @@ def exploded(rows: list[dict]) -> bool:
     have at ``trainer.log_every`` :data:`LOG_EVERY`, either side's rows: step 1 alone, then the mean to each
     multiple of it."""
     losses = per_update(rows, "train/loss")
+    if not len(losses):
+        return False
     ends = [1, *range(LOG_EVERY, len(losses) + 1, LOG_EVERY)]
     logged = [{"step": end, "train/loss": float(losses[start:end].mean())}
               for start, end in zip([0, *ends[:-1]], ends, strict=True)]
@@ -301,6 +323,8 @@ def write_authors_record(run_dir: Path, *, model: str, seed: int, comparison: st
     record = {"status": "completed", "implementation": "authors", "model": model, "task": TASKS[comparison],
               "seed": seed, "steps": rows[-1]["step"] if rows else 0, "wall_s": wall_s, "config": config,
               "metrics": {**tails, **metrics}}
+    if config.get("diagnostic"):
+        record["diagnostic"] = config["diagnostic"]["name"]
     bad = next((r["step"] for r in train if not math.isfinite(r["train/loss"])), None)
     if returncode != 0 or not finished:
         record.update(status="failed", error=error or f"exit {returncode} after {record['steps']} updates")
@@ -456,11 +480,42 @@ def figure_name(records_dir: Path, comparison: str) -> str:
     return f"{table_name(records_dir)}_{comparison}.png"
 
 
+def load_records(records_dir: Path) -> tuple[list[dict], list[dict]]:
+    """The records under ``records_dir``: the compared ones, and those of diagnostic runs (``diagnostic`` set)."""
+    found = scan(records_dir) if Path(records_dir).exists() else []
+    return [r for r in found if not r.get("diagnostic")], [r for r in found if r.get("diagnostic")]
+
+
+def diagnostic_lines(results: list[dict], diagnostics: list[dict], spec: dict, comparison: str) -> list[str]:
+    """Per model with diagnostic runs: ours against the authors' code with the diagnostic change, per quantity."""
+    lines = []
+    for name in sorted({r["diagnostic"] for r in diagnostics}):
+        runs = [r for r in diagnostics if r["diagnostic"] == name and r.get("task") == TASKS[comparison]]
+        models = {r["model"] for r in runs}
+        ours = [r for r in results if r.get("implementation") == "rnnbench" and r.get("model") in models
+                and r.get("task") == TASKS[comparison]]
+        rows = comparisons(ours + runs, {**spec, "comparisons": {comparison: spec["comparisons"][comparison]}})
+        if not rows:
+            continue
+        lines += [f"Diagnostic **{name}** ({DIAGNOSTICS[name]}; not a shim, run apart with --diagnostic {name}): "
+                  "ours against the authors' code so changed.", "",
+                  "| model | quantity | ours | authors' (diagnostic) | ours − authors' | Welch p | verdict |",
+                  "|---|---|---|---|---|---|---|"]
+        for result in rows:
+            for q in result["quantities"]:
+                lines.append("| " + " | ".join([
+                    result["label"], q["label"], side_text(result, q, "rnnbench"), side_text(result, q, "authors"),
+                    number(q["difference"], "+" + q.get("format", ".4g")), number(q["p"], ".3f"), q["verdict"]])
+                    + " |")
+        lines.append("")
+    return lines
+
+
 def agreement_table(records_dir: Path, spec: dict | Path | None = None) -> str:
     """The agreement page (Markdown) from the records under ``records_dir`` and the table spec (default
     ``conf/table/agreement.yaml``): one section per comparison."""
     spec = load_spec(spec)
-    records = scan(records_dir) if Path(records_dir).exists() else []
+    records, diagnostics = load_records(records_dir)
     results = comparisons(records, spec)
     wall = {side: sum(r.get("wall_s") or 0.0 for r in records if r.get("implementation") == side)
             for side in IMPLEMENTATIONS}
@@ -496,6 +551,7 @@ def agreement_table(records_dir: Path, spec: dict | Path | None = None) -> str:
                          f"{number(theirs / ours if ours else math.nan, '.2f')} |")
         figure = figure_name(records_dir, comparison)
         lines += ["", f"Training-loss curves: [{figure}](../figures/{figure}).", ""]
+        lines += diagnostic_lines(records, diagnostics, spec, comparison)
         lines += [f"Note: {' '.join(note.split())}" for note in part.get("notes", [])] + [""]
     shims = sorted({s for r in records if r.get("implementation") == "authors" for s in r["config"].get("shims", [])})
     if shims:
@@ -507,7 +563,7 @@ def agreement_table(records_dir: Path, spec: dict | Path | None = None) -> str:
 def agreement_csv(records_dir: Path, spec: dict | Path | None = None) -> str:
     """The table's numbers, one row per (comparison, model, quantity), then one of s/update per model."""
     spec = load_spec(spec)
-    records = scan(records_dir) if Path(records_dir).exists() else []
+    records = load_records(records_dir)[0]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["comparison", "model", "quantity", "ours_mean", "ours_std", "ours_n", "authors_mean",
@@ -535,7 +591,7 @@ def agreement_figure(records_dir: Path, out: Path, comparison: str, spec: dict |
     from rnnbench.tasks.ptb import PACKAGED_VOCABULARY
 
     spec = load_spec(spec)
-    records = [r for r in (scan(records_dir) if Path(records_dir).exists() else [])
+    records = [r for r in load_records(records_dir)[0]
                if r.get("task") == TASKS[comparison] and r["status"] == "completed"]
     models = [m for m in SETTINGS[comparison] if any(r.get("model") == m for r in records)]
     if not models:
