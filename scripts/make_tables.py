@@ -79,9 +79,10 @@ def write_agreement(spec_path: Path, out_root: Path) -> str:
     name = agreement.table_name(records_dir)
     (out_root / "tables").mkdir(parents=True, exist_ok=True)
     ours = [r for r in tables.load_records(records_dir) if r.get("implementation") == "rnnbench"]
-    warnings = [f"{task} comparison: {warning}" for task in sorted({r.get("task") for r in ours})   # ours vs HEAD,
-                for warning in provenance.warnings([r for r in ours if r.get("task") == task], "agreement",  # each
-                                                   records_dir.name, ROOT)]                   # comparison apart
+    # Our side's code against HEAD, each comparison apart (the page holds comparisons run at different commits).
+    warnings = [f"{task} comparison: {warning}" for task in sorted({r.get("task") for r in ours})
+                for warning in provenance.warnings([r for r in ours if r.get("task") == task], "agreement",
+                                                   records_dir.name, ROOT)]
     for warning in warnings:
         print(f"warning: {name}: {warning}", file=sys.stderr)
     page = agreement.agreement_table(records_dir, spec)
