@@ -486,28 +486,32 @@ def load_records(records_dir: Path) -> tuple[list[dict], list[dict]]:
     return [r for r in found if not r.get("diagnostic")], [r for r in found if r.get("diagnostic")]
 
 
-def diagnostic_lines(results: list[dict], diagnostics: list[dict], spec: dict, comparison: str) -> list[str]:
-    """Per model with diagnostic runs: ours against the authors' code with the diagnostic change, per quantity."""
+def quantity_rows(results: list[dict], theirs: str = "authors'") -> list[str]:
+    """The Markdown table of :func:`comparisons`' results: a row per (model, quantity), ``theirs`` the authors'
+    column header."""
+    lines = [f"| model | quantity | ours | {theirs} | ours − authors' | Welch p | verdict |",
+             "|---|---|---|---|---|---|---|"]
+    for result in results:
+        for q in result["quantities"]:
+            cells = [result["label"], q["label"], side_text(result, q, "rnnbench"), side_text(result, q, "authors"),
+                     number(q["difference"], "+" + q.get("format", ".4g")), number(q["p"], ".3f"), q["verdict"]]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def diagnostic_lines(records: list[dict], diagnostics: list[dict], spec: dict, comparison: str) -> list[str]:
+    """Per diagnostic with runs: our records against the authors' code with the diagnostic change, per quantity."""
     lines = []
     for name in sorted({r["diagnostic"] for r in diagnostics}):
         runs = [r for r in diagnostics if r["diagnostic"] == name and r.get("task") == TASKS[comparison]]
         models = {r["model"] for r in runs}
-        ours = [r for r in results if r.get("implementation") == "rnnbench" and r.get("model") in models
+        ours = [r for r in records if r.get("implementation") == "rnnbench" and r.get("model") in models
                 and r.get("task") == TASKS[comparison]]
         rows = comparisons(ours + runs, {**spec, "comparisons": {comparison: spec["comparisons"][comparison]}})
-        if not rows:
-            continue
-        lines += [f"Diagnostic **{name}** ({DIAGNOSTICS[name]}; not a shim, run apart with --diagnostic {name}): "
-                  "ours against the authors' code so changed.", "",
-                  "| model | quantity | ours | authors' (diagnostic) | ours − authors' | Welch p | verdict |",
-                  "|---|---|---|---|---|---|---|"]
-        for result in rows:
-            for q in result["quantities"]:
-                lines.append("| " + " | ".join([
-                    result["label"], q["label"], side_text(result, q, "rnnbench"), side_text(result, q, "authors"),
-                    number(q["difference"], "+" + q.get("format", ".4g")), number(q["p"], ".3f"), q["verdict"]])
-                    + " |")
-        lines.append("")
+        if rows:
+            lines += [f"Diagnostic **{name}** ({DIAGNOSTICS[name]}; not a shim, run apart with --diagnostic {name}): "
+                      "ours against the authors' code so changed.", "",
+                      *quantity_rows(rows, "authors' (diagnostic)"), ""]
     return lines
 
 
@@ -534,14 +538,7 @@ def agreement_table(records_dir: Path, spec: dict | Path | None = None) -> str:
         if not shown:
             lines += ["No runs yet.", ""]
             continue
-        lines += ["| model | quantity | ours | authors' | ours − authors' | Welch p | verdict |",
-                  "|---|---|---|---|---|---|---|"]
-        for result in shown:
-            for q in result["quantities"]:
-                cells = [result["label"], q["label"], side_text(result, q, "rnnbench"),
-                         side_text(result, q, "authors"), number(q["difference"], "+" + q.get("format", ".4g")),
-                         number(q["p"], ".3f"), q["verdict"]]
-                lines.append("| " + " | ".join(cells) + " |")
+        lines += quantity_rows(shown)
         lines += ["", "Time per update (s; each side's median over runs of the run's median; the authors' from "
                   "their log's per-update times, ours from train/steps_per_s):", "",
                   "| model | ours | authors' | authors' / ours |", "|---|---|---|---|"]
